@@ -1,0 +1,74 @@
+"""Settings read from the environment and `.env`; the names are a fixed contract."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = Field(alias="BOT_TOKEN", repr=False)
+    telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
+    proxy_api_url: str = Field(
+        default="https://api.1001proxy.io/api/v1", alias="PROXY_API_URL"
+    )
+    database_path: Path = Field(default=Path("data/bot.sqlite3"), alias="DATABASE_PATH")
+    encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not _TOKEN_RE.match(value):
+            raise ValueError("expected the form 123456789:AAE... from @BotFather")
+        return value
+
+    @field_validator("telegram_api_url", "proxy_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in logging.getLevelNamesMapping():
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings or raise SettingsError naming the first bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        field = Settings.model_fields.get(name)
+        if field is not None and field.alias:
+            name = field.alias
+        if error["type"] == "missing":
+            raise SettingsError(f"{name} is not set (see .env.example)") from None
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{name} is invalid: {reason}") from None

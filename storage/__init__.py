@@ -1,0 +1,32 @@
+"""SQLite persistence: one repository per aggregate, held together for injection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from storage.chats import ChatRepository
+from storage.db import Database
+from storage.operations import OperationRepository
+from storage.orders import OrderRepository
+from storage.users import UserRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    chats: ChatRepository
+    users: UserRepository
+    orders: OrderRepository
+    operations: OperationRepository
+
+    @classmethod
+    def build(cls, db: Database, clock: Clock) -> Repositories:
+        return cls(
+            chats=ChatRepository(db, clock),
+            users=UserRepository(db, clock),
+            orders=OrderRepository(db, clock),
+            operations=OperationRepository(db, clock),
+        )
+
+
+__all__ = ["Database", "Repositories"]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import aiosqlite
+
+from bot.clock import Clock
+from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOrder:
+    order_id: str
+    chat_id: int
+    type: str
+    status: str
+    quantity: int
+    country_id: int | None
+    country_name: str | None
+    period_id: int | None
+    charged: Decimal
+    expires_at: datetime | None
+    created_at: datetime
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class OrderRepository:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def upsert(self, order: LocalOrder) -> None:
+        """Insert or refresh; a known country name is kept when the refresh has none."""
+        await self._db.execute(
+            "INSERT INTO orders (order_id, chat_id, type, status, quantity, country_id,"
+            " country_name, period_id, charged, expires_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (chat_id, order_id) DO UPDATE SET status = excluded.status,"
+            " quantity = excluded.quantity, country_id = excluded.country_id,"
+            " country_name = COALESCE(excluded.country_name, orders.country_name),"
+            " period_id = COALESCE(excluded.period_id, orders.period_id),"
+            " charged = excluded.charged, expires_at = excluded.expires_at,"
+            " updated_at = excluded.updated_at",
+            (
+                order.order_id,
+                order.chat_id,
+                order.type,
+                order.status,
+                order.quantity,
+                order.country_id,
+                order.country_name,
+                order.period_id,
+                str(order.charged),
+                order.expires_at.isoformat() if order.expires_at else None,
+                order.created_at.isoformat(),
+                self._clock.now().isoformat(),
+            ),
+        )
+
+    async def get(self, chat_id: int, order_id: str) -> LocalOrder | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM orders WHERE chat_id = ? AND order_id = ?", (chat_id, order_id)
+        )
+        return self._from_row(row) if row else None
+
+    async def list_for_chat(self, chat_id: int) -> list[LocalOrder]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM orders WHERE chat_id = ? ORDER BY created_at DESC", (chat_id,)
+        )
+        return [self._from_row(row) for row in rows]
+
+    @staticmethod
+    def _from_row(row: aiosqlite.Row) -> LocalOrder:
+        return LocalOrder(
+            order_id=row["order_id"],
+            chat_id=row["chat_id"],
+            type=row["type"],
+            status=row["status"],
+            quantity=row["quantity"],
+            country_id=row["country_id"],
+            country_name=row["country_name"],
+            period_id=row["period_id"],
+            charged=Decimal(row["charged"]),
+            expires_at=_dt(row["expires_at"]),
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
