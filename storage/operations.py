@@ -47,14 +47,21 @@ class OperationRepository:
         self._clock = clock
 
     async def create(
-        self, op_id: str, *, chat_id: int, user_id: int | None, kind: str, request: dict[str, Any]
+        self,
+        op_id: str,
+        *,
+        chat_id: int,
+        user_id: int | None,
+        kind: str,
+        request: dict[str, Any],
+        order_id: str | None = None,
     ) -> Operation:
         now = self._clock.now().isoformat()
         await self._db.execute(
-            "INSERT INTO operations (op_id, chat_id, user_id, kind, request, status,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO operations (op_id, chat_id, user_id, kind, request, status, order_id,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (op_id) DO NOTHING",
-            (op_id, chat_id, user_id, kind, json.dumps(request), PENDING, now, now),
+            (op_id, chat_id, user_id, kind, json.dumps(request), PENDING, order_id, now, now),
         )
         op = await self.get(op_id)
         assert op is not None
@@ -109,11 +116,12 @@ class OperationRepository:
         )
 
     async def purge_older_than(self, age: timedelta) -> int:
-        """Finished operations are kept a while so a late tap still finds its receipt."""
+        """Finished operations are kept a while so a late tap still finds its receipt;
+        quotes never confirmed (pending) go after the same time."""
         cutoff = (self._clock.now() - age).isoformat()
         return await self._db.execute(
-            "DELETE FROM operations WHERE status IN (?, ?) AND updated_at < ?",
-            (DONE, FAILED, cutoff),
+            "DELETE FROM operations WHERE status IN (?, ?, ?) AND updated_at < ?",
+            (DONE, FAILED, PENDING, cutoff),
         )
 
     @staticmethod

@@ -156,3 +156,18 @@ def test_generated_key_file_is_owner_only(tmp_path, caplog):
     assert "generated a new key" in caplog.text
     again = load_vault(None, tmp_path / "data")
     assert again.decrypt(vault.encrypt("pk_abc_0123456789012345")) == "pk_abc_0123456789012345"
+
+
+async def test_purge_keeps_recent_and_unresolved_operations(repos, clock):
+    await repos.chats.link(4, api_key_enc=b"x", api_key_masked=None, account_email=None,
+                           linked_by=None)
+    for op_id, status in [("old-done", DONE), ("old-pending", PENDING), ("old-unknown", UNKNOWN)]:
+        await repos.operations.create(op_id, chat_id=4, user_id=1, kind="order", request={})
+        if status != PENDING:
+            await repos.operations.finish(op_id, status)
+    clock.advance(timedelta(days=31))
+    await repos.operations.create("fresh", chat_id=4, user_id=1, kind="order", request={})
+    assert await repos.operations.purge_older_than(timedelta(days=30)) == 2
+    assert await repos.operations.get("old-unknown") is not None
+    assert await repos.operations.get("fresh") is not None
+    assert await repos.operations.get("old-done") is None

@@ -1,0 +1,207 @@
+"""The composition root: the only place long-lived objects are built and wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.fsm.storage.memory import DisabledEventIsolation
+from aiogram.types import BotCommand
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import Clock, SystemClock
+from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
+from bot.proxy_api import ProxyApiClient, build_http_client
+from bot.security import KeyVault, load_vault
+from bot.services.account import AccountService
+from bot.services.deposits import DepositService
+from bot.services.orders import OrdersService
+from bot.services.purchase import PurchaseService
+from bot.settings import Settings
+from handlers import build_root_router
+from storage import Database, Repositories
+from storage.fsm import SQLiteStorage
+
+log = logging.getLogger(__name__)
+
+# How long a graceful stop waits for handlers that are still running.
+SHUTDOWN_GRACE_SECONDS = 15.0
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is one line for the operator."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    bot: Bot
+    dispatcher: Dispatcher
+    db: Database
+    repos: Repositories
+    http: httpx.AsyncClient
+    api_client: ProxyApiClient
+    vault: KeyVault
+    i18n: I18n
+    scheduler: AsyncIOScheduler
+    _closed: bool = field(default=False, init=False)
+
+    async def check_telegram(self) -> None:
+        try:
+            me = await self.bot.get_me()
+        except TelegramUnauthorizedError:
+            raise StartupError(
+                "Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
+            ) from None
+        except TelegramNetworkError as exc:
+            raise StartupError(
+                f"Bot API unreachable at {self.settings.telegram_api_url}: {exc.message}"
+            ) from None
+        log.info("connected to Telegram as @%s", me.username)
+
+    async def run_polling(self, handle_signals: bool = True) -> None:
+        """Poll until stopped; closes everything it owns on the way out."""
+        try:
+            await self.check_telegram()
+            await self.dispatcher.start_polling(
+                self.bot,
+                handle_signals=handle_signals,
+                close_bot_session=False,
+                polling_timeout=10,
+            )
+        finally:
+            await self.close()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # not polling
+            await self.dispatcher.stop_polling()
+
+    def in_flight(self) -> set[asyncio.Task[object]]:
+        # aiogram keeps the tasks of running handlers here; no public accessor exists.
+        return set(getattr(self.dispatcher, "_handle_update_tasks", set()))
+
+    async def kill(self) -> None:
+        """Stop as a crash would: running handlers are cancelled mid-flight (tests only)."""
+        for task in self.in_flight():
+            task.cancel()
+        await self.stop()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        pending = self.in_flight()
+        if pending:
+            log.info("waiting for %d running handler(s) to finish", len(pending))
+            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.api_client.aclose()
+        await self.http.aclose()
+        await self.bot.session.close()
+        await self.db.close()
+        log.info("stopped")
+
+
+async def _on_startup(
+    bot: Bot, i18n: I18n, repos: Repositories, scheduler: AsyncIOScheduler
+) -> None:
+    interrupted = await repos.operations.mark_interrupted()
+    if interrupted:
+        log.warning("%d operation(s) were interrupted by the last stop", interrupted)
+    await _register_commands(bot, i18n)
+    if not scheduler.running:
+        scheduler.start()
+
+
+async def _register_commands(bot: Bot, i18n: I18n) -> None:
+    for language in LANGUAGES:
+        with i18n.context(), i18n.use_locale(language):
+            commands = [
+                BotCommand(command="start", description=_("Start and link your API key")),
+                BotCommand(command="buy", description=_("Buy proxies")),
+                BotCommand(command="orders", description=_("My orders")),
+                BotCommand(command="balance", description=_("Balance and account")),
+                BotCommand(command="transactions", description=_("Balance history")),
+                BotCommand(command="deposit", description=_("Top up with crypto")),
+                BotCommand(command="settings", description=_("Language and key")),
+                BotCommand(command="help", description=_("What I can do")),
+                BotCommand(command="cancel", description=_("Leave what you are doing")),
+            ]
+        code = None if language == "en" else language
+        await bot.set_my_commands(commands, language_code=code)
+
+
+async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    clock = clock or SystemClock()
+    vault = load_vault(settings.encryption_key, settings.database_path.parent)
+    db = Database(settings.database_path)
+    await db.connect()
+    repos = Repositories.build(db, clock)
+
+    http = build_http_client()
+    api_client = ProxyApiClient(http, settings.proxy_api_url, clock=clock)
+    i18n = build_i18n()
+    scheduler = AsyncIOScheduler(timezone="UTC")
+
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    bot = Bot(
+        token=settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    accounts = AccountService(api_client, repos, vault)
+    dispatcher = Dispatcher(
+        storage=SQLiteStorage(db, clock),
+        events_isolation=DisabledEventIsolation(),
+        clock=clock,
+        repos=repos,
+        api_client=api_client,
+        vault=vault,
+        scheduler=scheduler,
+        i18n=i18n,
+        accounts=accounts,
+        deposits=DepositService(accounts),
+        orders=OrdersService(accounts, repos, clock),
+        purchases=PurchaseService(accounts, repos, clock),
+    )
+    UserLanguageMiddleware(i18n, repos.users).setup(dispatcher)
+    # Answer every tap at once (the spinner stops); handlers that need an alert opt out by flag.
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
+    dispatcher.include_router(build_root_router())
+    dispatcher.startup.register(_on_startup)
+    scheduler.add_job(
+        repos.operations.purge_older_than,
+        "interval",
+        hours=6,
+        args=[timedelta(days=30)],
+        id="purge-operations",
+        replace_existing=True,
+    )
+    return App(
+        settings=settings,
+        clock=clock,
+        bot=bot,
+        dispatcher=dispatcher,
+        db=db,
+        repos=repos,
+        http=http,
+        api_client=api_client,
+        vault=vault,
+        i18n=i18n,
+        scheduler=scheduler,
+    )

@@ -1,0 +1,59 @@
+"""gettext catalogs: English is the source language, `.po` files are compiled at start."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from storage.users import UserRepository
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+LANGUAGES: dict[str, str] = {"en": "English", "ru": "Русский"}
+
+
+def compile_catalogs(source: Path, target: Path) -> None:
+    for po_path in source.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
+        locale = po_path.parent.parent.name
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=locale, domain=DOMAIN)
+        out = target / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as fh:
+            write_mo(fh, catalog)
+
+
+def build_i18n(source: Path = LOCALES_DIR) -> I18n:
+    """Compile into a scratch directory; I18n reads the catalogs into memory at once."""
+    with tempfile.TemporaryDirectory(prefix="bot-i18n-") as scratch:
+        compile_catalogs(source, Path(scratch))
+        return I18n(path=scratch, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+
+
+def pick_language(code: str | None) -> str:
+    if not code:
+        return DEFAULT_LOCALE
+    base = code.replace("_", "-").split("-")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LOCALE
+
+
+class UserLanguageMiddleware(I18nMiddleware):
+    """The language chosen in /settings wins; otherwise the user's Telegram language."""
+
+    def __init__(self, i18n: I18n, users: UserRepository) -> None:
+        super().__init__(i18n=i18n)
+        self._users = users
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return DEFAULT_LOCALE
+        chosen = await self._users.language(user.id)
+        return chosen if chosen in LANGUAGES else pick_language(user.language_code)

@@ -1,0 +1,74 @@
+"""Linking a chat's API key, the account, its transactions, and forgetting the key."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bot.proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
+from bot.security import KeyVault, KeyVaultError
+from bot.services.errors import NotLinked
+from storage import Repositories
+
+log = logging.getLogger(__name__)
+
+# What a pasted API key looks like: one token, no spaces, long enough to be a secret
+# (longer than any coupon code the wizard accepts).
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{23,127}$")
+
+
+def looks_like_api_key(text: str | None) -> bool:
+    if not text:
+        return False
+    token = text.strip()
+    # A long run of lowercase letters is a word someone typed, not a secret.
+    return bool(_KEY_SHAPE.match(token)) and not (token.isalpha() and token.islower())
+
+
+class AccountService:
+    def __init__(self, client: ProxyApiClient, repos: Repositories, vault: KeyVault) -> None:
+        self._client = client
+        self._repos = repos
+        self._vault = vault
+
+    async def link(self, chat_id: int, user_id: int | None, api_key: str) -> Account:
+        """Validate the key against the API first; nothing is stored when that fails."""
+        api_key = api_key.strip()
+        account = await self._client.for_key(api_key).get_account()
+        await self._repos.chats.link(
+            chat_id,
+            api_key_enc=self._vault.encrypt(api_key),
+            api_key_masked=account.api_key_masked,
+            account_email=account.email,
+            linked_by=user_id,
+        )
+        log.info("chat %s linked an API key", chat_id)
+        return account
+
+    async def is_linked(self, chat_id: int) -> bool:
+        link = await self._repos.chats.get(chat_id)
+        return link is not None and link.is_linked
+
+    async def api_for(self, chat_id: int) -> ProxyApi:
+        link = await self._repos.chats.get(chat_id)
+        if link is None or link.api_key_enc is None:
+            raise NotLinked
+        try:
+            return self._client.for_key(self._vault.decrypt(link.api_key_enc))
+        except KeyVaultError:
+            # The key was encrypted with a key we no longer have: ask for it again.
+            log.error("chat %s: stored API key cannot be decrypted; relink needed", chat_id)
+            raise NotLinked from None
+
+    async def account(self, chat_id: int) -> Account:
+        return await (await self.api_for(chat_id)).get_account()
+
+    async def transactions(
+        self, chat_id: int, page: int, type_filter: str | None, per_page: int = 8
+    ) -> Page[Transaction]:
+        api = await self.api_for(chat_id)
+        return await api.list_transactions(page=page, per_page=per_page, type=type_filter)
+
+    async def logout(self, chat_id: int) -> None:
+        await self._repos.chats.forget(chat_id)
+        log.info("chat %s forgot its API key", chat_id)

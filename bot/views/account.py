@@ -1,0 +1,126 @@
+"""Texts of the start, linking, balance, transactions and settings screens."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import LANGUAGES
+from bot.proxy_api import Account, Page, Transaction
+from bot.proxy_api.errors import InvalidApiKey, ProxyApiError, Unauthorized
+from bot.views.errors import error_text
+from bot.views.format import h, signed_usd, stamp, truncate, usd
+
+
+def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private") -> str:
+    name = h(first_name or _("there"))
+    lines = [
+        _("👋 Hi, {name}!").format(name=name),
+        _(
+            "I sell and manage 1001Proxy proxies right here in Telegram: buy IPv4, IPv6, ISP, "
+            "mobile, residential and mixed proxies, copy or download credentials, extend "
+            "them and top up your balance."
+        ),
+    ]
+    if not linked and chat_type != "private":
+        lines.append(
+            _("🔒 This chat has no API key linked. Keys are only accepted in a private chat "
+              "with me — never paste one here.")
+        )
+    elif not linked:
+        lines.append(link_prompt_text())
+    else:
+        lines.append(_("Pick what you need:"))
+    return "\n\n".join(lines)
+
+
+def link_prompt_text() -> str:
+    return _(
+        "🔑 To start, send me your <b>1001Proxy API key</b>.\n"
+        "You find it in your dashboard: <b>1001proxy.io → Dashboard → API keys</b>.\n"
+        "I delete the message with the key right away and keep it encrypted."
+    )
+
+
+def link_error_text(exc: ProxyApiError) -> str:
+    if isinstance(exc, InvalidApiKey | Unauthorized):
+        return _(
+            "❌ 1001Proxy does not know this key. Check that you copied all of it and send "
+            "it again."
+        )
+    return error_text(exc)
+
+
+def linked_text(account: Account) -> str:
+    return _(
+        "✅ Key linked to <b>{email}</b>.\nBalance: <b>{balance}</b>"
+    ).format(email=h(account.email), balance=usd(account.balance))
+
+
+def account_text(account: Account) -> str:
+    lines = [
+        _("💰 <b>Balance: {balance}</b>").format(balance=usd(account.balance)),
+        "",
+        _("Account: {email}").format(email=h(account.email)),
+    ]
+    if account.name:
+        lines.append(_("Name: {name}").format(name=h(account.name)))
+    if account.api_key_masked:
+        lines.append(_("API key: <code>{key}</code>").format(key=h(account.api_key_masked)))
+    lines.append(_("Member since: {date}").format(date=stamp(account.created_at)[:10]))
+    return "\n".join(lines)
+
+
+def transaction_kind(kind: str) -> str:
+    names = {
+        "deposit": _("Deposit"),
+        "purchase": _("Purchase"),
+        "refund": _("Refund"),
+        "adjustment": _("Adjustment"),
+    }
+    return names.get(kind, h(kind))
+
+
+def transactions_text(page: Page[Transaction], kind_label: str) -> str:
+    header = _("📜 <b>Transactions</b> · {kind}").format(kind=kind_label)
+    if not page.items:
+        return header + "\n\n" + _("No transactions yet.")
+    rows = []
+    for tx in page.items:
+        status = "" if tx.status == "completed" else f" · {h(tx.status)}"
+        rows.append(
+            f"<b>{signed_usd(tx.amount)}</b> · {transaction_kind(tx.type)}{status}\n"
+            f"<i>{h(truncate(tx.description or '', 80))}</i> · {stamp(tx.created_at)}"
+        )
+    footer = _("Page {page} of {pages} · {total} in all").format(
+        page=page.meta.page, pages=max(page.meta.total_pages, 1), total=page.meta.total
+    )
+    return header + "\n\n" + "\n\n".join(rows) + "\n\n" + footer
+
+
+def settings_text(language: str, masked_key: str | None, email: str | None) -> str:
+    lines = [_("⚙️ <b>Settings</b>"), ""]
+    lines.append(_("Language: {language}").format(language=LANGUAGES.get(language, language)))
+    if masked_key or email:
+        lines.append(
+            _("Linked account: {email} (<code>{key}</code>)").format(
+                email=h(email or "—"), key=h(masked_key or "…")
+            )
+        )
+    else:
+        lines.append(_("No API key linked."))
+    return "\n".join(lines)
+
+
+def help_text() -> str:
+    return _(
+        "❓ <b>Help</b>\n\n"
+        "/buy — buy proxies\n"
+        "/orders — your orders, credentials, downloads, extending\n"
+        "/balance — balance and account\n"
+        "/transactions — balance history\n"
+        "/deposit — top up with crypto\n"
+        "/settings — language, log out\n"
+        "/cancel — leave what you are doing\n"
+        "/menu — main menu\n\n"
+        "Your API key is stored encrypted and only ever accepted in a private chat."
+    )

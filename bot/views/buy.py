@@ -1,0 +1,314 @@
+"""Texts of the purchase wizard: steps, quote, receipt and purchase failures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.proxy_api import InsufficientFunds, Reference
+from bot.services.purchase import (
+    COUNTRY,
+    COUPON,
+    FLOWS,
+    MAX_COUPON_LENGTH,
+    MAX_QUANTITY,
+    MIN_QUANTITY,
+    OPERATOR,
+    PERIOD,
+    PROTOCOL,
+    QUANTITY,
+    QUOTE,
+    ROTATION,
+    SERVICE,
+    TARIF,
+    TYPE,
+    Notice,
+    QuoteView,
+    Receipt,
+    Screen,
+    Selection,
+)
+from bot.views.format import day, h, usd
+
+
+def type_label(proxy_type: str) -> str:
+    labels = {
+        "ipv4": _("🖥 Datacenter IPv4"),
+        "ipv6": _("🌐 Datacenter IPv6"),
+        "isp": _("🏢 ISP"),
+        "mobile": _("📱 Mobile 4G/5G"),
+        "resident": _("🏠 Residential"),
+        "mix": _("🔀 Mixed datacenter"),
+        "mix_isp": _("🔀 Mixed ISP"),
+    }
+    return labels.get(proxy_type, h(proxy_type))
+
+
+def service_label(service: str) -> str:
+    labels = {"shared": _("Shared modem"), "dedicated": _("Dedicated modem")}
+    return labels.get(service, h(service))
+
+
+def protocol_label(protocol: str) -> str:
+    return {"HTTPS": "HTTPS", "SOCKS5": "SOCKS5"}.get(protocol.upper(), h(protocol))
+
+
+def flag(code: str | None) -> str:
+    """The flag emoji of an ISO 3166 alpha-2 code, or nothing for anything else."""
+    if not code or len(code) != 2 or not code.isascii() or not code.isalpha():
+        return ""
+    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in code.upper())
+
+
+def country_label(name: str, code: str | None) -> str:
+    mark = flag(code)
+    return f"{mark} {name}" if mark else name
+
+
+def gigabytes(value: Decimal | int) -> str:
+    return _("{amount} GB").format(amount=f"{Decimal(value).normalize():f}")
+
+
+def notice_text(notice: Notice, detail: str = "") -> str:
+    if notice is Notice.STALE:
+        return _("⌛ That button is out of date. Here is where you are now.")
+    if notice is Notice.BAD_QUANTITY:
+        return _("❗ Please send a whole number from {low} to {high}.").format(
+            low=MIN_QUANTITY, high=MAX_QUANTITY
+        )
+    if notice is Notice.NO_MATCH:
+        return _("🔎 No country matches “{query}”. Try another spelling or pick below.").format(
+            query=h(detail)
+        )
+    if notice is Notice.USE_BUTTONS:
+        return _("👆 Please use the buttons below.")
+    if notice is Notice.BAD_COUPON:
+        return _(
+            "❗ A coupon code is one word of letters and digits, up to {limit} characters."
+        ).format(limit=MAX_COUPON_LENGTH)
+    if notice is Notice.COUPON_REJECTED:
+        return _("❌ The coupon was not accepted: {reason}. The quote below is without it.").format(
+            reason=h(detail)
+        )
+    if notice is Notice.COUPON_APPLIED:
+        return _("🎟 Coupon applied.")
+    if notice is Notice.REQUOTED:
+        return _("⌛ That quote was too old, so I priced it again. Check it and confirm.")
+    return ""
+
+
+def _chosen_lines(sel: Selection, reference: Reference | None, upto: str) -> list[str]:
+    """What was picked on the steps before ``upto``."""
+    lines: list[str] = []
+    if sel.type:
+        lines.append(_("Type: {value}").format(value=type_label(sel.type)))
+    if reference is None or upto == TYPE:
+        return lines
+    for step in FLOWS.get(sel.type or "", ()):
+        if step == upto:
+            break
+        value = _chosen_value(sel, reference, step)
+        if value is not None:
+            lines.append(value)
+    return lines
+
+
+def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None:
+    if step == COUNTRY and sel.country_id is not None:
+        country = reference.country(sel.country_id)
+        if country:
+            name = country_label(h(country.name), country.code)
+            return _("Country: {value}").format(value=name)
+    if step == SERVICE and sel.service:
+        return _("Service: {value}").format(value=service_label(sel.service))
+    if step == OPERATOR and sel.operator_id is not None:
+        operator = reference.operator(sel.operator_id)
+        if operator:
+            return _("Operator: {value}").format(value=h(operator.name))
+    if step == ROTATION and sel.rotation_id is not None:
+        rotation = reference.rotation(sel.rotation_id)
+        if rotation:
+            return _("Rotation: {value}").format(value=h(rotation.name))
+    if step == PERIOD and sel.period_id is not None:
+        period = reference.period(sel.period_id)
+        if period:
+            return _("Period: {value}").format(value=h(period.name))
+    if step == QUANTITY and sel.quantity is not None:
+        return _("Quantity: {value}").format(value=sel.quantity)
+    return None
+
+
+def _prompt(screen: Screen) -> str:
+    step = screen.wizard.step
+    if step == TYPE:
+        return _(
+            "Which proxies do you need?\n\n"
+            "<b>Datacenter</b> — fast and cheap, for scraping and automation.\n"
+            "<b>ISP</b> — residential IPs at datacenter speed.\n"
+            "<b>Mobile</b> — real 4G/5G carrier IPs.\n"
+            "<b>Residential</b> — a traffic package of rotating home IPs.\n"
+            "<b>Mixed</b> — a pool of many subnets."
+        )
+    if step == COUNTRY:
+        text = _("🌍 Choose a country, or type a few letters of its name to search.")
+        if screen.wizard.search:
+            text += "\n" + _("Search: “{query}”").format(query=h(screen.wizard.search))
+        return text
+    if step == SERVICE:
+        return _(
+            "📡 Shared or dedicated?\n"
+            "<b>Shared</b> — the modem's IP is shared with a few other users.\n"
+            "<b>Dedicated</b> — the modem is yours alone."
+        )
+    if step == OPERATOR:
+        return _("📶 Choose the mobile operator:")
+    if step == ROTATION:
+        return _("🔄 How often should the IP change?")
+    if step == PERIOD:
+        return _("📅 For how long?")
+    if step == QUANTITY:
+        return _("🔢 How many proxies? Tap a number or type any from {low} to {high}.").format(
+            low=MIN_QUANTITY, high=MAX_QUANTITY
+        )
+    if step == PROTOCOL:
+        return _("🔌 Which protocol?")
+    if step == TARIF:
+        return _("📦 Choose a traffic package:")
+    return ""
+
+
+def screen_text(screen: Screen) -> str:
+    """The message of one wizard step, with a notice on top when there is one."""
+    parts: list[str] = []
+    if screen.notice is not None:
+        parts.append(notice_text(screen.notice, screen.detail))
+    step = screen.wizard.step
+    if step in (QUOTE, COUPON) and screen.quote is not None:
+        parts.append(quote_text(screen.quote))
+        if step == COUPON:
+            parts.append(_("🎟 Send me the coupon code as a message."))
+        return "\n\n".join(parts)
+    header = [_("🛒 <b>Buy proxies</b>")]
+    header += _chosen_lines(screen.wizard.sel, screen.reference, step)
+    parts.append("\n".join(header))
+    parts.append(_prompt(screen))
+    return "\n\n".join(parts)
+
+
+def quote_text(quote: QuoteView) -> str:
+    lines = [_("🧾 <b>Your order</b>"), _("Type: {value}").format(value=type_label(quote.type))]
+    if quote.tarif:
+        lines.append(_("Package: {value}").format(value=h(quote.tarif)))
+    if quote.country:
+        name = country_label(h(quote.country), quote.country_code)
+        lines.append(_("Country: {value}").format(value=name))
+    if quote.service:
+        lines.append(_("Service: {value}").format(value=service_label(quote.service)))
+    if quote.operator:
+        lines.append(_("Operator: {value}").format(value=h(quote.operator)))
+    if quote.rotation:
+        lines.append(_("Rotation: {value}").format(value=h(quote.rotation)))
+    if quote.period:
+        lines.append(_("Period: {value}").format(value=h(quote.period)))
+    if quote.protocol:
+        lines.append(_("Protocol: {value}").format(value=protocol_label(quote.protocol)))
+    if quote.tarif:
+        traffic = quote.traffic if quote.traffic is not None else quote.quantity
+        if traffic is not None:
+            lines.append(_("Traffic: {value}").format(value=gigabytes(traffic)))
+        if quote.unit_price is not None:
+            lines.append(_("Price per GB: {value}").format(value=usd(quote.unit_price)))
+    else:
+        if quote.quantity is not None:
+            lines.append(_("Quantity: {value}").format(value=quote.quantity))
+        if quote.unit_price is not None:
+            lines.append(_("Unit price: {value}").format(value=usd(quote.unit_price)))
+    if quote.coupon:
+        lines.append(_("Coupon: <code>{code}</code>").format(code=h(quote.coupon)))
+    lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
+    if quote.balance is not None:
+        lines.append("")
+        lines.append(_("Balance: {value}").format(value=usd(quote.balance)))
+        after = quote.balance_after
+        if quote.affordable and after is not None:
+            lines.append(_("After purchase: {value}").format(value=usd(after)))
+        else:
+            lines.append(
+                _("⚠️ Not enough balance: top up at least {value} to buy this.").format(
+                    value=usd(quote.total - quote.balance)
+                )
+            )
+    return "\n".join(lines)
+
+
+def placing_text() -> str:
+    return _(
+        "⏳ Placing your order…\n\n"
+        "If this takes long, tap “Check status”: you will never be charged twice."
+    )
+
+
+def already_processing_text() -> str:
+    return _("⏳ Already processing this order, one moment…")
+
+
+def receipt_text(receipt: Receipt) -> str:
+    lines = [
+        _("✅ <b>Order placed!</b>"),
+        "",
+        _("Order: <code>{order_id}</code>").format(order_id=h(receipt.order_id)),
+        _("Type: {value}").format(value=type_label(receipt.type)),
+    ]
+    if receipt.tarif:
+        lines.append(_("Package: {value}").format(value=h(receipt.tarif)))
+    if receipt.country:
+        name = country_label(h(receipt.country), receipt.country_code)
+        lines.append(_("Country: {value}").format(value=name))
+    if receipt.period:
+        lines.append(_("Period: {value}").format(value=h(receipt.period)))
+    if receipt.quantity is not None and not receipt.tarif:
+        lines.append(_("Quantity: {value}").format(value=receipt.quantity))
+    lines.append(_("Charged: <b>{value}</b>").format(value=usd(receipt.charged)))
+    if receipt.balance is not None:
+        lines.append(_("New balance: {value}").format(value=usd(receipt.balance)))
+    if receipt.expires_at is not None:
+        lines.append(_("Active until: {date}").format(date=day(receipt.expires_at)))
+    lines.append("")
+    if receipt.status == "pending":
+        lines.append(
+            _("🛠 The provider is still setting it up; the credentials appear in a few minutes.")
+        )
+    else:
+        lines.append(_("Your proxies are ready. Get the credentials below."))
+    return "\n".join(lines)
+
+
+def insufficient_text(exc: InsufficientFunds) -> str:
+    lines = [_("💸 <b>Not enough balance</b>")]
+    if exc.required is not None:
+        lines.append(_("This order costs: {value}").format(value=usd(exc.required)))
+    if exc.available is not None:
+        lines.append(_("Your balance: {value}").format(value=usd(exc.available)))
+    if exc.required is not None and exc.available is not None:
+        lines.append(
+            _("Top up at least <b>{value}</b>, then tap “Try again”.").format(
+                value=usd(exc.required - exc.available)
+            )
+        )
+    else:
+        lines.append(_("Top up your balance, then tap “Try again”."))
+    lines.append(_("Nothing was charged."))
+    return "\n".join(lines)
+
+
+def purchase_failed_text(refunded: bool) -> str:
+    if refunded:
+        return _(
+            "⚠️ <b>The purchase failed at the proxy provider.</b>\n"
+            "The amount was refunded to your balance. You can try again."
+        )
+    return _(
+        "⚠️ <b>The purchase failed at the proxy provider.</b>\n"
+        "Nothing was charged. You can try again."
+    )

@@ -1,0 +1,67 @@
+"""/balance and /transactions."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.services.account import AccountService
+from bot.ui import show, working
+from bot.views.account import account_text, transactions_text
+from keyboards.account import TX_KINDS, balance_keyboard, transactions_keyboard, tx_kind_label
+from keyboards.callbacks import MenuCb, TxPageCb
+
+router = Router(name=__name__)
+
+
+async def _balance(target: Message | CallbackQuery, chat_id: int, accounts: AccountService) -> None:
+    async with working(target):
+        account = await accounts.account(chat_id)
+    await show(target, account_text(account), balance_keyboard())
+
+
+@router.message(Command("balance"))
+async def balance_command(message: Message, accounts: AccountService) -> None:
+    await _balance(message, message.chat.id, accounts)
+
+
+@router.callback_query(MenuCb.filter(F.action == "balance"))
+async def balance_button(query: CallbackQuery, accounts: AccountService) -> None:
+    await _balance(query, query.message.chat.id, accounts)
+
+
+async def _transactions(
+    target: Message | CallbackQuery, chat_id: int, page: int, kind: str, accounts: AccountService
+) -> None:
+    if kind not in TX_KINDS or page < 1:
+        page, kind = 1, ""
+    result = await accounts.transactions(chat_id, page, kind or None)
+    pages = max(result.meta.total_pages, 1)
+    if page > pages:
+        # The list shrank since the button was drawn: show the last page instead.
+        result = await accounts.transactions(chat_id, pages, kind or None)
+        page = pages
+    await show(
+        target,
+        transactions_text(result, tx_kind_label(kind)),
+        transactions_keyboard(page, pages, kind),
+    )
+
+
+@router.message(Command("transactions"))
+async def transactions_command(message: Message, accounts: AccountService) -> None:
+    await _transactions(message, message.chat.id, 1, "", accounts)
+
+
+@router.callback_query(MenuCb.filter(F.action == "tx"))
+async def transactions_button(query: CallbackQuery, accounts: AccountService) -> None:
+    await _transactions(query, query.message.chat.id, 1, "", accounts)
+
+
+@router.callback_query(TxPageCb.filter())
+async def transactions_page(
+    query: CallbackQuery, callback_data: TxPageCb, accounts: AccountService
+) -> None:
+    await _transactions(query, query.message.chat.id, callback_data.page, callback_data.kind,
+                        accounts)

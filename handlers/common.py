@@ -1,0 +1,35 @@
+"""/cancel from any state, and the Cancel button of every wizard."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.services.account import AccountService
+from bot.ui import show
+from keyboards.callbacks import CancelCb
+from keyboards.common import main_menu
+
+router = Router(name=__name__)
+
+
+async def _cancel(
+    target: Message | CallbackQuery, chat_id: int, state: FSMContext, accounts: AccountService
+) -> None:
+    had_state = await state.get_state() is not None
+    await state.clear()
+    text = _("✖️ Cancelled.") if had_state else _("Nothing to cancel.")
+    await show(target, text + " " + _("What next?"), main_menu(await accounts.is_linked(chat_id)))
+
+
+@router.message(Command("cancel"))
+async def cancel_command(message: Message, state: FSMContext, accounts: AccountService) -> None:
+    await _cancel(message, message.chat.id, state, accounts)
+
+
+@router.callback_query(CancelCb.filter())
+async def cancel_button(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
+    await _cancel(query, query.message.chat.id, state, accounts)

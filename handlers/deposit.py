@@ -1,0 +1,44 @@
+"""/deposit: choose a currency, get its address and a QR code."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+
+from bot.services.account import AccountService
+from bot.services.deposits import DepositService
+from bot.ui import show, working
+from bot.views.deposit import address_text, choose_currency_text
+from bot.views.format import h
+from keyboards.callbacks import DepositCb, MenuCb
+from keyboards.deposit import address_keyboard, currencies_keyboard
+
+router = Router(name=__name__)
+
+
+@router.message(Command("deposit"))
+async def deposit_command(message: Message, accounts: AccountService) -> None:
+    await accounts.api_for(message.chat.id)  # fails early with "link a key first"
+    await message.answer(choose_currency_text(), reply_markup=currencies_keyboard())
+
+
+@router.callback_query(MenuCb.filter(F.action == "deposit"))
+async def deposit_button(query: CallbackQuery, accounts: AccountService) -> None:
+    await accounts.api_for(query.message.chat.id)
+    # A new message, not an edit: the screen with the Top up button (a quote that was short
+    # of money, an extend) stays usable after the top-up.
+    await query.message.answer(choose_currency_text(), reply_markup=currencies_keyboard())
+
+
+@router.callback_query(DepositCb.filter())
+async def currency_chosen(
+    query: CallbackQuery, callback_data: DepositCb, deposits: DepositService
+) -> None:
+    async with working(query):
+        target = await deposits.address(query.message.chat.id, callback_data.currency)
+    await show(query, address_text(target.address), address_keyboard())
+    await query.message.answer_photo(
+        BufferedInputFile(target.qr_png, filename="deposit-address.png"),
+        caption=f"<code>{h(target.address.address or '')}</code>",
+    )

@@ -1,0 +1,282 @@
+"""/orders: the list, one order, its credentials and files, and extending it."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.clock import Clock
+from bot.services.errors import PrivateChatOnly
+from bot.services.orders import (
+    ExtendDone,
+    ExtendFailed,
+    ExtendUnclear,
+    NotExtendable,
+    OrdersService,
+)
+from bot.ui import show, working
+from bot.views.orders import (
+    credentials_chunks,
+    download_caption,
+    download_empty_text,
+    download_menu_text,
+    extend_done_text,
+    extend_failed_text,
+    extend_menu_text,
+    extend_quote_text,
+    extend_unclear_text,
+    not_extendable_text,
+    order_details_text,
+    orders_list_text,
+    protocol_of,
+)
+from keyboards.callbacks import (
+    CredsCb,
+    DownloadCb,
+    ExtendCb,
+    ExtendConfirmCb,
+    MenuCb,
+    OrderCb,
+    OrdersCb,
+)
+from keyboards.orders import (
+    back_to_order_keyboard,
+    credentials_keyboard,
+    download_keyboard,
+    extend_confirm_keyboard,
+    extend_done_keyboard,
+    extend_failed_keyboard,
+    extend_periods_keyboard,
+    extend_unclear_keyboard,
+    order_details_keyboard,
+    orders_list_keyboard,
+    type_picker_keyboard,
+)
+
+router = Router(name=__name__)
+
+# FSM data key: where "⬅️ Orders" on an order screen returns to (page, status, type).
+_LIST_POSITION = "orders_list"
+
+
+def _chat_id(query: CallbackQuery) -> int:
+    return query.message.chat.id if query.message else query.from_user.id
+
+
+def _private_only(query: CallbackQuery) -> None:
+    # Credentials and payments never happen where others can read along.
+    if query.message is None or query.message.chat.type != "private":
+        raise PrivateChatOnly
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+async def _list(
+    target: Message | CallbackQuery,
+    chat_id: int,
+    position: OrdersCb,
+    orders: OrdersService,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    async with working(target):
+        page = await orders.list_page(chat_id, position.page, position.status, position.type)
+    await state.update_data({_LIST_POSITION: [page.page, page.status, page.type]})
+    now = clock.now()
+    await show(target, orders_list_text(page, now), orders_list_keyboard(page, now))
+
+
+@router.message(Command("orders"))
+async def orders_command(
+    message: Message, orders: OrdersService, clock: Clock, state: FSMContext
+) -> None:
+    await _list(message, message.chat.id, OrdersCb(), orders, clock, state)
+
+
+@router.callback_query(MenuCb.filter(F.action == "orders"))
+async def orders_button(
+    query: CallbackQuery, orders: OrdersService, clock: Clock, state: FSMContext
+) -> None:
+    await _list(query, _chat_id(query), OrdersCb(), orders, clock, state)
+
+
+@router.callback_query(OrdersCb.filter(F.pick == "t"))
+async def orders_type_picker(query: CallbackQuery, callback_data: OrdersCb) -> None:
+    await show(
+        query,
+        _("🔎 Show orders of which type?"),
+        type_picker_keyboard(callback_data.status, callback_data.type),
+    )
+
+
+@router.callback_query(OrdersCb.filter())
+async def orders_page(
+    query: CallbackQuery,
+    callback_data: OrdersCb,
+    orders: OrdersService,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    await _list(query, _chat_id(query), callback_data, orders, clock, state)
+
+
+# -- one order ------------------------------------------------------------------------
+
+
+async def _list_position(state: FSMContext) -> OrdersCb:
+    saved = (await state.get_data()).get(_LIST_POSITION)
+    try:
+        page, status, proxy_type = saved  # type: ignore[misc]
+        return OrdersCb(page=int(page), status=str(status), type=str(proxy_type))
+    except (TypeError, ValueError):
+        return OrdersCb()
+
+
+@router.callback_query(OrderCb.filter(F.action == "view"))
+async def order_view(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    orders: OrdersService,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    async with working(query):
+        info = await orders.details(_chat_id(query), callback_data.order_id)
+    await show(
+        query,
+        order_details_text(info, clock.now()),
+        order_details_keyboard(info, await _list_position(state)),
+    )
+
+
+# -- credentials and downloads --------------------------------------------------------------
+
+
+async def _credentials(
+    query: CallbackQuery, bot: Bot, order_id: str, proto: str, orders: OrdersService
+) -> None:
+    _private_only(query)
+    chat_id = _chat_id(query)
+    async with working(query):
+        creds = await orders.credentials(chat_id, order_id)
+    protocol = protocol_of(proto)
+    chunks = credentials_chunks(creds, protocol)
+    markup = credentials_keyboard(order_id, protocol)
+    if len(chunks) == 1:
+        await show(query, chunks[0], markup)
+        return
+    # A big order spans several messages; the buttons go under the last one.
+    await show(query, chunks[0])
+    for chunk in chunks[1:-1]:
+        await bot.send_message(chat_id, chunk)
+    await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
+
+
+@router.callback_query(OrderCb.filter(F.action == "creds"))
+async def order_credentials(
+    query: CallbackQuery, callback_data: OrderCb, bot: Bot, orders: OrdersService
+) -> None:
+    await _credentials(query, bot, callback_data.order_id, "h", orders)
+
+
+@router.callback_query(CredsCb.filter())
+async def order_credentials_protocol(
+    query: CallbackQuery, callback_data: CredsCb, bot: Bot, orders: OrdersService
+) -> None:
+    await _credentials(query, bot, callback_data.order_id, callback_data.proto, orders)
+
+
+@router.callback_query(OrderCb.filter(F.action == "dl"))
+async def order_download_menu(
+    query: CallbackQuery, callback_data: OrderCb, orders: OrdersService
+) -> None:
+    _private_only(query)
+    async with working(query):
+        # Read first, so a forged or stale id is "not found" before any menu appears.
+        info = await orders.details(_chat_id(query), callback_data.order_id)
+    await show(query, download_menu_text(info.order.id), download_keyboard(info.order.id))
+
+
+@router.callback_query(DownloadCb.filter())
+async def order_download(
+    query: CallbackQuery, callback_data: DownloadCb, bot: Bot, orders: OrdersService
+) -> None:
+    _private_only(query)
+    chat_id = _chat_id(query)
+    order_id = callback_data.order_id
+    async with working(query):
+        export = await orders.download(chat_id, order_id, callback_data.fmt)
+        if export.lines:
+            await bot.send_document(
+                chat_id,
+                BufferedInputFile(export.data, filename=export.name),
+                caption=download_caption(export),
+            )
+    text = download_menu_text(order_id) if export.lines else download_empty_text()
+    await show(query, text, download_keyboard(order_id))
+
+
+# -- extend ---------------------------------------------------------------------------------
+
+
+@router.callback_query(OrderCb.filter(F.action == "ext"))
+async def order_extend_menu(
+    query: CallbackQuery, callback_data: OrderCb, orders: OrdersService, clock: Clock
+) -> None:
+    _private_only(query)
+    order_id = callback_data.order_id
+    try:
+        async with working(query):
+            menu = await orders.extend_menu(_chat_id(query), order_id)
+    except NotExtendable as exc:
+        await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
+        return
+    await show(
+        query, extend_menu_text(menu, clock.now()), extend_periods_keyboard(order_id, menu.periods)
+    )
+
+
+@router.callback_query(ExtendCb.filter())
+async def order_extend_period(
+    query: CallbackQuery, callback_data: ExtendCb, orders: OrdersService, clock: Clock
+) -> None:
+    _private_only(query)
+    order_id = callback_data.order_id
+    try:
+        async with working(query):
+            quote = await orders.prepare_extend(
+                _chat_id(query), query.from_user.id, order_id, callback_data.period_id
+            )
+    except NotExtendable as exc:
+        await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
+        return
+    await show(query, extend_quote_text(quote, clock.now()), extend_confirm_keyboard(quote))
+
+
+@router.callback_query(ExtendConfirmCb.filter())
+async def order_extend_confirm(
+    query: CallbackQuery, callback_data: ExtendConfirmCb, orders: OrdersService, clock: Clock
+) -> None:
+    _private_only(query)
+    try:
+        async with working(query):
+            outcome = await orders.confirm_extend(_chat_id(query), callback_data.op_id)
+    except ExtendFailed as failure:
+        await show(query, extend_failed_text(failure), extend_failed_keyboard(failure))
+        return
+    except NotExtendable as exc:
+        await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(exc.order_id))
+        return
+    now = clock.now()
+    if isinstance(outcome, ExtendDone):
+        await show(query, extend_done_text(outcome, now), extend_done_keyboard(outcome.order_id))
+    elif isinstance(outcome, ExtendUnclear):
+        await show(
+            query, extend_unclear_text(), extend_unclear_keyboard(outcome.op_id, outcome.order_id)
+        )
+    else:
+        await show(query, extend_quote_text(outcome, now), extend_confirm_keyboard(outcome))

@@ -1,0 +1,98 @@
+"""/settings: language, and forgetting the key (/logout)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import LANGUAGES
+from bot.services.account import AccountService
+from bot.ui import show
+from bot.views.account import settings_text
+from keyboards.account import language_keyboard, logout_confirm_keyboard, settings_keyboard
+from keyboards.callbacks import MenuCb, SettingsCb
+from keyboards.common import main_menu
+from storage import Repositories
+
+router = Router(name=__name__)
+
+
+async def _settings(
+    target: Message | CallbackQuery, chat_id: int, i18n: I18n, repos: Repositories
+) -> None:
+    link = await repos.chats.get(chat_id)
+    linked = link is not None and link.is_linked
+    text = settings_text(
+        i18n.current_locale,
+        link.api_key_masked if linked else None,
+        link.account_email if linked else None,
+    )
+    await show(target, text, settings_keyboard(linked))
+
+
+@router.message(Command("settings"))
+async def settings_command(message: Message, i18n: I18n, repos: Repositories) -> None:
+    await _settings(message, message.chat.id, i18n, repos)
+
+
+@router.callback_query(MenuCb.filter(F.action == "settings"))
+async def settings_button(query: CallbackQuery, i18n: I18n, repos: Repositories) -> None:
+    await _settings(query, query.message.chat.id, i18n, repos)
+
+
+@router.callback_query(SettingsCb.filter(F.action == "lang"))
+async def language_menu(query: CallbackQuery, i18n: I18n) -> None:
+    await show(query, _("🌐 Choose your language:"), language_keyboard(i18n.current_locale))
+
+
+@router.callback_query(SettingsCb.filter(F.action == "setlang"))
+async def set_language(
+    query: CallbackQuery, callback_data: SettingsCb, i18n: I18n, repos: Repositories
+) -> None:
+    if callback_data.value not in LANGUAGES:
+        await show(query, _("🌐 Choose your language:"), language_keyboard(i18n.current_locale))
+        return
+    await repos.users.set_language(query.from_user.id, callback_data.value)
+    with i18n.use_locale(callback_data.value):
+        await _settings(query, query.message.chat.id, i18n, repos)
+
+
+async def _ask_logout(
+    target: Message | CallbackQuery, accounts: AccountService, chat_id: int
+) -> None:
+    if not await accounts.is_linked(chat_id):
+        await show(target, _("No API key is linked to this chat."), main_menu(linked=False))
+        return
+    await show(
+        target,
+        _("🚪 Forget the API key and everything cached for this chat? "
+          "Your 1001Proxy account and orders stay as they are."),
+        logout_confirm_keyboard(),
+    )
+
+
+@router.message(Command("logout"))
+async def logout_command(message: Message, accounts: AccountService) -> None:
+    await _ask_logout(message, accounts, message.chat.id)
+
+
+@router.callback_query(SettingsCb.filter(F.action == "logout"))
+async def logout_button(query: CallbackQuery, accounts: AccountService) -> None:
+    await _ask_logout(query, accounts, query.message.chat.id)
+
+
+@router.callback_query(SettingsCb.filter(F.action == "logout_yes"))
+async def logout_confirmed(
+    query: CallbackQuery, state: FSMContext, accounts: AccountService
+) -> None:
+    await state.clear()
+    await accounts.logout(query.message.chat.id)
+    await show(
+        query,
+        _("✅ Done: the key is forgotten. Send /start whenever you want to link one again."),
+        main_menu(linked=False),
+    )

@@ -1,0 +1,70 @@
+"""/start, /menu, /help and the main menu."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.services.account import AccountService
+from bot.services.errors import PrivateChatOnly
+from bot.states import LinkKey
+from bot.ui import show
+from bot.views.account import help_text, link_prompt_text, welcome_text
+from keyboards.callbacks import MenuCb
+from keyboards.common import main_menu, only_cancel, only_home
+
+router = Router(name=__name__)
+
+
+@router.message(CommandStart())
+async def start(message: Message, state: FSMContext, accounts: AccountService) -> None:
+    await state.clear()
+    linked = await accounts.is_linked(message.chat.id)
+    user = message.from_user
+    text = welcome_text(user.first_name if user else None, linked, message.chat.type)
+    if not linked and message.chat.type == "private":
+        await state.set_state(LinkKey.waiting_key)
+        await message.answer(text, reply_markup=only_cancel())
+        return
+    await message.answer(text, reply_markup=main_menu(linked))
+
+
+@router.message(Command("menu"))
+async def menu(message: Message, state: FSMContext, accounts: AccountService) -> None:
+    await state.clear()
+    linked = await accounts.is_linked(message.chat.id)
+    user = message.from_user
+    await message.answer(
+        welcome_text(user.first_name if user else None, linked, message.chat.type),
+        reply_markup=main_menu(linked),
+    )
+
+
+@router.callback_query(MenuCb.filter(F.action == "home"))
+async def home(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
+    await state.clear()
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    linked = await accounts.is_linked(chat_id)
+    chat_type = query.message.chat.type if query.message else "private"
+    text = welcome_text(query.from_user.first_name, linked, chat_type)
+    await show(query, text, main_menu(linked))
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    await message.answer(help_text(), reply_markup=only_home())
+
+
+@router.callback_query(MenuCb.filter(F.action == "help"))
+async def help_button(query: CallbackQuery) -> None:
+    await show(query, help_text(), only_home())
+
+
+@router.callback_query(MenuCb.filter(F.action == "link"))
+async def link_button(query: CallbackQuery, state: FSMContext) -> None:
+    if query.message is None or query.message.chat.type != "private":
+        raise PrivateChatOnly
+    await state.set_state(LinkKey.waiting_key)
+    await show(query, link_prompt_text(), only_cancel())

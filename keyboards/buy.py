@@ -1,0 +1,190 @@
+"""Keyboards of the purchase wizard: one per step, the quote, the receipt and failures."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.services.purchase import (
+    COUNTRY,
+    COUPON,
+    OPERATOR,
+    PERIOD,
+    PROTOCOL,
+    PROTOCOLS,
+    PROXY_TYPES,
+    QUANTITY,
+    QUANTITY_PRESETS,
+    QUOTE,
+    ROTATION,
+    SERVICE,
+    SERVICE_TYPES,
+    TARIF,
+    TYPE,
+    QuoteView,
+    Screen,
+)
+from bot.views.buy import country_label, protocol_label, service_label, type_label
+from bot.views.format import usd
+from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
+from keyboards.common import cancel_button, home_button
+
+CHOSEN = "✅ "
+
+
+def _mark(chosen: bool, label: str) -> str:
+    return CHOSEN + label if chosen else label
+
+
+def _pick(step: str, value: object, label: str, chosen: bool) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=_mark(chosen, label), callback_data=BuyCb(act="set", step=step, val=str(value)).pack()
+    )
+
+
+def _back_cancel(first_step: bool = False) -> list[InlineKeyboardButton]:
+    # The first step's Back leaves to the main menu, like Cancel but without "Cancelled".
+    back = MenuCb(action="home") if first_step else BuyCb(act="back")
+    return [InlineKeyboardButton(text=_("⬅️ Back"), callback_data=back.pack()), cancel_button()]
+
+
+def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> list[list[InlineKeyboardButton]]:
+    return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+
+
+def screen_keyboard(screen: Screen) -> InlineKeyboardMarkup:
+    """The buttons of one wizard step; the earlier choice carries a ✅."""
+    step = screen.wizard.step
+    sel = screen.wizard.sel
+    if step in (QUOTE, COUPON) and screen.quote is not None:
+        return coupon_prompt_keyboard() if step == COUPON else quote_keyboard(screen.quote)
+    rows: list[list[InlineKeyboardButton]] = []
+    reference = screen.reference
+    if step == TYPE or reference is None:
+        buttons = [_pick(TYPE, t, type_label(t), t == sel.type) for t in PROXY_TYPES]
+        rows += _rows(buttons, 2)
+        rows.append(_back_cancel(first_step=True))
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+    if step == COUNTRY:
+        buttons = [
+            _pick(COUNTRY, c.id, country_label(c.name, c.code), c.id == sel.country_id)
+            for c in screen.countries
+        ]
+        rows += _rows(buttons, 2)
+        rows += _pager(screen.wizard.page, screen.pages)
+        if screen.wizard.search:
+            rows.append([
+                InlineKeyboardButton(
+                    text=_("✖️ Clear search"), callback_data=BuyCb(act="clear").pack()
+                )
+            ])
+    elif step == SERVICE:
+        buttons = [_pick(SERVICE, s, service_label(s), s == sel.service) for s in SERVICE_TYPES]
+        rows += _rows(buttons, 2)
+    elif step == OPERATOR:
+        buttons = [
+            _pick(OPERATOR, o.id, o.name, o.id == sel.operator_id) for o in reference.operators
+        ]
+        rows += _rows(buttons, 2)
+    elif step == ROTATION:
+        buttons = [
+            _pick(ROTATION, r.id, r.name, r.id == sel.rotation_id) for r in reference.rotations
+        ]
+        rows += _rows(buttons, 2)
+    elif step == PERIOD:
+        buttons = [_pick(PERIOD, p.id, p.name, p.id == sel.period_id) for p in reference.periods]
+        rows += _rows(buttons, 2)
+    elif step == QUANTITY:
+        buttons = [_pick(QUANTITY, n, str(n), n == sel.quantity) for n in QUANTITY_PRESETS]
+        if sel.quantity is not None and sel.quantity not in QUANTITY_PRESETS:
+            buttons.append(_pick(QUANTITY, sel.quantity, str(sel.quantity), True))
+        rows += _rows(buttons, 3)
+    elif step == PROTOCOL:
+        buttons = [_pick(PROTOCOL, p, protocol_label(p), p == sel.protocol) for p in PROTOCOLS]
+        rows += _rows(buttons, 2)
+    elif step == TARIF:
+        for tarif in reference.tarifs:
+            label = tarif.name if tarif.price is None else f"{tarif.name} · {usd(tarif.price)}"
+            rows.append([_pick(TARIF, tarif.id, label, tarif.id == sel.tarif_id)])
+    rows.append(_back_cancel())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _pager(page: int, pages: int) -> list[list[InlineKeyboardButton]]:
+    if pages <= 1:
+        return []
+
+    def to(number: int, label: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            text=label, callback_data=BuyCb(act="page", val=str(number)).pack()
+        )
+
+    nav = [to(page - 1, "◀️")] if page > 0 else []
+    nav.append(to(page, f"{page + 1}/{pages}"))
+    if page < pages - 1:
+        nav.append(to(page + 1, "▶️"))
+    return [nav]
+
+
+def quote_keyboard(quote: QuoteView) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("✅ Confirm · {total}").format(total=usd(quote.total)),
+        callback_data=ConfirmCb(op_id=quote.op_id),
+    )
+    if quote.coupon:
+        builder.button(text=_("🎟 Remove coupon"), callback_data=BuyCb(act="nocoupon"))
+    else:
+        builder.button(text=_("🎟 Add coupon"), callback_data=BuyCb(act="coupon"))
+    if not quote.affordable:
+        builder.button(text=_("➕ Top up"), callback_data=MenuCb(action="deposit"))
+    builder.adjust(1)
+    builder.row(*_back_cancel())
+    return builder.as_markup()
+
+
+def coupon_prompt_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[_back_cancel()])
+
+
+def placing_keyboard(op_id: str) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(
+        text=_("🔄 Check status"), callback_data=ConfirmCb(op_id=op_id).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def receipt_keyboard(order_id: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    # An id too long for callback data would break the receipt; /orders still lists it.
+    if len(order_id) <= ORDER_ID_MAX:
+        for text, action in (
+            (_("🔑 Show credentials"), "creds"),
+            (_("📥 Download list"), "dl"),
+            (_("📦 Open order"), "view"),
+        ):
+            builder.button(text=text, callback_data=OrderCb(action=action, order_id=order_id))
+    builder.button(text=_("🛒 Buy more"), callback_data=MenuCb(action="buy"))
+    builder.adjust(1, 2, 1)
+    builder.row(home_button())
+    return builder.as_markup()
+
+
+def insufficient_keyboard(op_id: str) -> InlineKeyboardMarkup:
+    """Top up, then retry the very same quote (nothing was bought, so its key is reused)."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("➕ Top up"), callback_data=MenuCb(action="deposit"))
+    builder.button(text=_("🔁 Try again"), callback_data=ConfirmCb(op_id=op_id))
+    builder.adjust(2)
+    builder.row(
+        InlineKeyboardButton(text=_("⬅️ Back"), callback_data=BuyCb(act="show").pack()),
+        cancel_button(),
+    )
+    return builder.as_markup()
+
+
+def purchase_failed_keyboard() -> InlineKeyboardMarkup:
+    """A retry after a provider failure is a new quote with a new idempotency key."""
+    retry = InlineKeyboardButton(text=_("🔁 Try again"), callback_data=BuyCb(act="requote").pack())
+    return InlineKeyboardMarkup(inline_keyboard=[[retry], _back_cancel()])

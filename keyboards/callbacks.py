@@ -1,0 +1,112 @@
+"""Every CallbackData factory of the bot, in one place.
+
+Telegram limits callback_data to 64 bytes, so prefixes are short, values are ids
+(never names) and tests/test_keyboards.py checks the worst case of each factory.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuCb(CallbackData, prefix="m"):
+    """Main-menu navigation: buy, orders, balance, tx, deposit, settings, help, home."""
+
+    action: str
+
+
+class TxPageCb(CallbackData, prefix="tx"):
+    page: int
+    kind: str = ""  # "" = all, else deposit/purchase/refund/adjustment
+
+
+class SettingsCb(CallbackData, prefix="st"):
+    action: str  # lang, setlang, logout, logout_yes
+    value: str = ""
+
+
+class CancelCb(CallbackData, prefix="x"):
+    """Leaves whatever wizard is running."""
+
+    where: str = ""
+
+
+class OrderCb(CallbackData, prefix="o"):
+    """An action on one order: view, creds, dl (download menu), ext (extend menu).
+
+    Shared by the purchase receipt and the orders screens.
+    """
+
+    action: str
+    order_id: str
+
+
+class DepositCb(CallbackData, prefix="dp"):
+    """A deposit currency, by its index in DEPOSIT_CURRENCIES (ids, not names)."""
+
+    currency: int
+
+
+# -- orders screens -------------------------------------------------------------------
+
+# Longest order id the order factories below are checked for (the API's ids are 25).
+ORDER_ID_MAX = 48
+
+
+class OrdersCb(CallbackData, prefix="ol"):
+    """The orders list: a page with filters ("" = any); pick="t" opens the type picker."""
+
+    page: int = 1
+    status: str = ""  # active, expired, canceled, pending
+    type: str = ""  # a proxy type
+    pick: str = ""
+
+
+class CredsCb(CallbackData, prefix="oc"):
+    """Credentials of one order in chat, for one protocol: h = HTTP(S) port, s = SOCKS5."""
+
+    order_id: str
+    proto: str = "h"
+
+
+class DownloadCb(CallbackData, prefix="od"):
+    """A proxy-list file of one order; fmt is a code of bot.exports.FORMATS."""
+
+    order_id: str
+    fmt: str
+
+
+class ExtendCb(CallbackData, prefix="oe"):
+    """An extend period chosen for one order (period id from the type's reference)."""
+
+    order_id: str
+    period_id: int
+
+
+class ExtendConfirmCb(CallbackData, prefix="oy"):
+    """Confirm (or check) one recorded extend operation; the op id says which."""
+
+    op_id: str
+
+
+# -- purchase wizard (issue 4) ----------------------------------------------------------
+
+
+class BuyCb(CallbackData, prefix="b"):
+    """A tap inside the purchase wizard.
+
+    act: set (pick ``val`` on ``step``), page (country list page ``val``), back, show
+    (redraw the current step), clear (drop the country search), coupon / nocoupon,
+    requote (price the same selection again). ``val`` is an id, a number or an enum code.
+    """
+
+    act: str
+    step: str = ""
+    val: str = ""
+
+
+class ConfirmCb(CallbackData, prefix="bc"):
+    """Confirm one quoted purchase; ``op_id`` names the stored operation and is its
+    idempotency key, so the button works (and never buys twice) whatever the FSM state."""
+
+    op_id: str

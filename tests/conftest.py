@@ -1,0 +1,105 @@
+"""End-to-end harness: the real app polls the fake Telegram Bot API and calls the sandbox.
+
+Everything runs in-process on 127.0.0.1 over real HTTP; only a few smoke tests start
+`python -m bot` as a subprocess (importing aiogram costs seconds per process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.app import App, build_app
+from bot.clock import OffsetClock
+from bot.settings import Settings, load_settings
+
+pytest_plugins = ["tests.fake_telegram.fixtures", "tests.sandbox_fixture"]
+
+_user_ids = itertools.count(5001)
+
+
+class BotHarness:
+    def __init__(self, tg, sandbox, data_dir: Path) -> None:
+        self.tg = tg
+        self.sandbox = sandbox
+        self.clock = OffsetClock()
+        sandbox.state.clock = self.clock.now
+        self.settings: Settings = load_settings(
+            BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.base_url,
+            PROXY_API_URL=sandbox.base_url,
+            DATABASE_PATH=str(data_dir / "bot.sqlite3"),
+            ENCRYPTION_KEY=Fernet.generate_key().decode(),
+            LOG_LEVEL="DEBUG",
+        )
+        self.app: App | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.app = await build_app(self.settings, clock=self.clock)
+        seen = len(self.tg.requests)
+        task = asyncio.create_task(self.app.run_polling(handle_signals=False))
+        self._task = task
+
+        def started() -> bool:
+            if task.done():
+                task.result()  # start-up failed: raise its error here
+            # setMyCommands runs in the start-up hook, right before polling begins.
+            return any(r.name == "setmycommands" for r in self.tg.requests[seen:])
+
+        await self.tg.wait_for(started, timeout=15, failure="the app did not start polling")
+
+    async def stop(self) -> None:
+        if self.app is None or self._task is None:
+            return
+        await self.app.stop()
+        await asyncio.wait_for(self._task, timeout=20)
+        self.app, self._task = None, None
+
+    async def restart(self, kill: bool = False) -> None:
+        """Graceful: running handlers finish. kill=True: they die mid-request, like a crash."""
+        assert self.app is not None
+        if kill:
+            await self.app.kill()
+        await self.stop()
+        await self.start()
+
+    async def private_chat(self, user_id: int | None = None, language_code: str = "en"):
+        user = self.tg.user(
+            user_id=user_id or next(_user_ids), first_name="Ann", language_code=language_code
+        )
+        return user.private_chat()
+
+    def new_account(self, balance: Decimal = Decimal("100.00"), **flags: bool):
+        uid = next(_user_ids)
+        return self.sandbox.state.create_account(
+            f"buyer{uid}@example.com", name="Test Buyer", balance=balance, **flags
+        )
+
+    async def linked_chat(
+        self, balance: Decimal = Decimal("100.00"), language_code: str = "en"
+    ):
+        """A private chat whose key was linked through the real /start flow."""
+        account = self.new_account(balance)
+        chat = await self.private_chat(language_code=language_code)
+        await chat.send("/start")
+        await chat.wait_for_message(lambda m: "API key" in (m.text or ""), timeout=10)
+        await chat.send(account.api_key)
+        await chat.wait_for_message(lambda m: "linked" in (m.text or ""), timeout=10)
+        return chat, account
+
+
+@pytest.fixture
+async def harness(fake_telegram, sandbox, tmp_path):
+    bot_harness = BotHarness(fake_telegram, sandbox, tmp_path)
+    await bot_harness.start()
+    try:
+        yield bot_harness
+        assert not fake_telegram.unanswered_callbacks(), "every tap must be answered"
+    finally:
+        await bot_harness.stop()

@@ -1,0 +1,278 @@
+"""A new user on a phone: link a key, see balance and transactions, log out.
+
+Every test drives the real app over HTTP: fake Telegram ⇄ aiogram ⇄ handlers ⇄ client ⇄ sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+
+def _has_button(message, text: str) -> bool:
+    return any(text in b.text for b in message.flat_buttons)
+
+
+async def test_link_good_key_deletes_it_and_shows_balance(harness):
+    account = harness.new_account(Decimal("45.20"))
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    prompt = await chat.wait_for_message("API key")
+    assert _has_button(prompt, "Cancel")
+    sent = await chat.send(account.api_key)
+    reply = await chat.wait_for_message("linked")
+    assert account.email in reply.text and "$45.20" in reply.text
+    await chat.wait_for_deletion(sent)
+    assert _has_button(reply, "Buy proxies")
+    assert all(account.api_key not in (m.text or "") for m in chat.bot_messages())
+    link = await harness.app.repos.chats.get(chat.chat_id)
+    assert link.is_linked and account.api_key.encode() not in link.api_key_enc
+
+
+async def test_bad_key_is_refused_deleted_and_nothing_stored(harness):
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    sent = await chat.send("pk_live_ThisKeyDoesNotExist0123456789")
+    reply = await chat.wait_for_message("does not know this key")
+    await chat.wait_for_deletion(sent)
+    assert _has_button(reply, "Cancel")
+    assert await harness.app.repos.chats.get(chat.chat_id) is None
+    # Still waiting for a key: a good one now links.
+    account = harness.new_account()
+    await chat.send(account.api_key)
+    await chat.wait_for_message("linked")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({"banned": True}, "banned"), ({"verified": False}, "not verified")],
+)
+async def test_banned_or_unverified_key_is_refused(harness, flags, expected):
+    account = harness.new_account(**flags)
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    await chat.send(account.api_key)
+    await chat.wait_for_message(expected)
+    assert await harness.app.repos.chats.get(chat.chat_id) is None
+
+
+async def test_api_unreachable_while_linking_stores_nothing(harness):
+    harness.sandbox.state.add_fault("GET /account", "server_error", times=10)
+    account = harness.new_account()
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    await chat.send(account.api_key)
+    await chat.wait_for_message("Nothing was saved", timeout=10)
+    assert await harness.app.repos.chats.get(chat.chat_id) is None
+
+
+async def test_key_pasted_into_a_group_is_deleted_and_never_linked(harness):
+    account = harness.new_account()
+    user = harness.tg.user(user_id=7001, first_name="Bob")
+    group = harness.tg.group(chat_id=-1001234567890, title="Team", bot_is_admin=True)
+    chat = group.member(user)
+    sent = await chat.send(account.api_key)
+    await chat.wait_for_message("private chat")
+    await chat.wait_for_deletion(sent)
+    assert await harness.app.repos.chats.get(group.chat_id) is None
+
+
+async def test_key_in_group_without_delete_rights_says_so(harness):
+    account = harness.new_account()
+    user = harness.tg.user(user_id=7002, first_name="Eve")
+    group = harness.tg.group(chat_id=-1001234567891, title="Team", bot_is_admin=False)
+    chat = group.member(user)
+    await chat.send(account.api_key)
+    reply = await chat.wait_for_message("private chat")
+    assert "could not delete" in reply.text and "rotate" in reply.text
+
+
+async def test_balance_command_and_refresh(harness):
+    chat, account = await harness.linked_chat(Decimal("12.34"))
+    await chat.send("/balance")
+    screen = await chat.wait_for_message("Balance")
+    assert "$12.34" in screen.text and account.email in screen.text
+    harness.sandbox.state.credit_deposit(account.id, Decimal("0.66"), "BTC")
+    await chat.click(screen, "Refresh")
+    refreshed = await chat.wait_for_message("$13.00")
+    assert refreshed.message_id == screen.message_id  # edited in place
+
+
+async def test_transactions_pages_and_filters(harness):
+    chat, account = await harness.linked_chat(Decimal("0.00"))
+    for cents in range(1, 11):
+        harness.sandbox.state.credit_deposit(account.id, Decimal(cents) / 100, "USDT_TRC20")
+    harness.sandbox.state.update_account(account.id, balance=Decimal("5.00"))  # an adjustment
+    await chat.send("/transactions")
+    first = await chat.wait_for_message("Transactions")
+    assert "Page 1 of 2" in first.text and "11 in all" in first.text
+    assert "+$4.45" in first.text  # the adjustment, newest first, signed and exact
+    await chat.click(first, "▶️")
+    second = await chat.wait_for_message("Page 2 of 2")
+    assert "+$0.01" in second.text and "+$0.03" in second.text
+    await chat.click(second, "Adjustments")
+    adjustments = await chat.wait_for_message("Adjustment")
+    assert "1 in all" in adjustments.text and "Deposit" not in adjustments.text
+    await chat.click(adjustments, "Deposits")
+    deposits = await chat.wait_for_message("10 in all")
+    assert "Adjustment ·" not in deposits.text
+    await chat.click(deposits, "Refunds")
+    await chat.wait_for_message("No transactions yet")
+
+
+async def test_logout_after_confirmation_forgets_the_key(harness):
+    chat, _account = await harness.linked_chat()
+    await chat.send("/logout")
+    ask = await chat.wait_for_message("Forget the API key")
+    await chat.click(ask, "Back")
+    settings = await chat.wait_for_message("Settings")
+    assert await harness.app.repos.chats.get(chat.chat_id) is not None
+    await chat.click(settings, "Log out")
+    ask = await chat.wait_for_message("Forget the API key")
+    await chat.click(ask, "Yes, forget")
+    await chat.wait_for_message("the key is forgotten")
+    assert await harness.app.repos.chats.get(chat.chat_id) is None
+    await chat.send("/balance")
+    await chat.wait_for_message("No API key is linked")
+
+
+async def test_restart_in_the_middle_of_linking_keeps_waiting_for_the_key(harness):
+    account = harness.new_account()
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    await harness.restart()
+    await chat.send(account.api_key)
+    await chat.wait_for_message("linked")
+
+
+async def test_cancel_leaves_linking(harness):
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    prompt = await chat.wait_for_message("API key")
+    await chat.click(prompt, "Cancel")
+    await chat.wait_for_message("Cancelled")
+    await chat.send("just some words")
+    await chat.wait_for_message("didn't get that")
+    assert await harness.app.repos.chats.get(chat.chat_id) is None
+
+
+async def test_bad_input_gets_short_hints_and_never_an_error(harness, caplog):
+    caplog.set_level(logging.WARNING)
+    chat, _ = await harness.linked_chat()
+    await chat.send("/frobnicate")
+    await chat.wait_for_message("don't know that command")
+    await chat.send_sticker()
+    await chat.wait_for_message("only understand text")
+    await chat.send_photo()
+    await chat.wait_for_message("only understand text")
+    await chat.send("x" * 4096)
+    await chat.wait_for_message("didn't get that")
+    await chat.send("hello there")
+    await chat.wait_for_message("didn't get that")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_forged_and_stale_buttons_get_a_fresh_menu(harness):
+    chat, _ = await harness.linked_chat()
+    for data in ("m:nonsense", "tx:notanumber:", "zz:1:2:3"):
+        handle = await chat.click_forged(data)
+        await handle.wait_answer()
+        await chat.wait_until(
+            lambda c: "out of date" in c.last_bot_message().text, what="a fresh menu"
+        )
+    assert _has_button(chat.last_bot_message(), "Buy proxies")
+    handle = await chat.click_forged("st:setlang:xx")
+    await handle.wait_answer()
+    await chat.wait_for_message("Choose your language")
+    assert await harness.app.repos.users.language(chat.user.user_id) is None
+
+
+async def test_not_linked_user_is_told_how_to_link(harness):
+    chat = await harness.private_chat()
+    for command in ("/balance", "/transactions", "/deposit"):
+        await chat.send(command)
+        await chat.wait_for_message("No API key is linked")
+
+
+async def test_language_follows_telegram_and_settings(harness):
+    chat = await harness.private_chat(language_code="ru")
+    await chat.send("/help")
+    await chat.wait_for_message("Помощь")
+    await chat.send("/settings")
+    screen = await chat.wait_for_message("Настройки")
+    await chat.click(screen, "Язык")
+    picker = await chat.wait_for_message(lambda m: "English" in m.button_texts)
+    await chat.click(picker, "English")
+    await chat.wait_for_message("Settings")
+    await chat.send("/help")
+    await chat.wait_for_message("Help")
+
+
+async def test_command_menu_registered_in_both_languages(harness):
+    calls = await harness.tg.wait_for(
+        lambda: len(harness.tg.calls("setMyCommands")) >= 2 and harness.tg.calls("setMyCommands")
+    )
+    by_language = {c.params.get("language_code"): c.params["commands"] for c in calls}
+    names = {c["command"] for c in by_language[None]}
+    assert {"start", "buy", "orders", "balance", "deposit", "settings", "help", "cancel"} <= names
+    assert {c["command"] for c in by_language["ru"]} == names
+
+
+async def test_deposit_address_with_qr_code(harness):
+    chat, _ = await harness.linked_chat()
+    await chat.send("/deposit")
+    menu = await chat.wait_for_message("Top up")
+    await chat.click(menu, "BTC")
+    screen = await chat.wait_for_message("network")
+    assert "bc1" in screen.text
+    qr = await chat.wait_for_message(lambda m: m.photo is not None)
+    assert qr.photo.data.startswith(b"\x89PNG") and qr.text in screen.text
+
+
+async def test_api_key_never_reaches_the_logs(harness, caplog):
+    caplog.set_level(logging.DEBUG)
+    chat, account = await harness.linked_chat()
+    await chat.send("/balance")
+    await chat.wait_for_message("Balance")
+    assert caplog.records
+    assert all(account.api_key not in r.getMessage() for r in caplog.records)
+
+
+async def test_commands_while_waiting_for_a_key_are_commands(harness):
+    account = harness.new_account()
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    sent = await chat.send("/help")
+    await chat.wait_for_message("Help")
+    assert sent.message_id not in chat.deleted_ids
+    await chat.send(account.api_key)
+    await chat.wait_for_message("linked")
+
+
+async def test_start_in_an_unlinked_group_never_asks_for_the_key_there(harness):
+    user = harness.tg.user(user_id=7003, first_name="Max")
+    chat = harness.tg.group(chat_id=-1001234567892, title="Team").member(user)
+    await chat.send("/start")
+    reply = await chat.wait_for_message("no API key linked")
+    assert "never paste one here" in reply.text
+    await chat.click(reply, "Link API key")
+    await chat.wait_for_message("private chat")
+
+
+async def test_key_pasted_mid_wizard_is_deleted_and_relinks(harness):
+    chat, _ = await harness.linked_chat()
+    await chat.send("/buy")
+    await chat.wait_for_message(lambda m: bool(m.buttons))
+    other = harness.new_account(Decimal("7.00"))
+    sent = await chat.send(other.api_key)
+    await chat.wait_for_deletion(sent)
+    await chat.wait_for_message("$7.00")
+    link = await harness.app.repos.chats.get(chat.chat_id)
+    assert link.account_email == other.email

@@ -1,0 +1,509 @@
+"""The purchase wizard end to end: the real app, the fake Bot API and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.services.purchase import PurchaseService
+from storage.operations import DONE, FAILED, PENDING
+
+TIMEOUT = 10
+
+START = "Which proxies"
+COUNTRY = "Choose a country"
+SERVICE = "Shared or dedicated"
+OPERATOR = "mobile operator"
+ROTATION = "IP change"
+PERIOD = "For how long"
+QUANTITY = "How many proxies"
+PROTOCOL = "Which protocol"
+TARIF = "traffic package"
+QUOTE = "Your order"
+COUPON = "coupon code as a message"
+RECEIPT = "Order placed"
+
+
+# -- helpers (imported by the other test_e2e_buy* modules) ---------------------------------
+
+
+async def until(predicate: Callable[[], object], within: float = TIMEOUT, what: str = "") -> None:
+    """Poll a condition outside the fake Telegram (sandbox, database) with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+def final(text: str) -> Callable:
+    """A message showing ``text`` (skips the intermediate "Working…" edits)."""
+    return lambda message: text in message.text
+
+
+async def tap(chat, message, button: str | None = None, *, expect: str, data: str | None = None):
+    handle = await chat.click(message, button, data=data)
+    shown = await chat.wait_for_message(final(expect), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    return shown
+
+
+async def say(chat, text: str, *, expect: str):
+    await chat.send(text)
+    return await chat.wait_for_message(final(expect), timeout=TIMEOUT)
+
+
+async def buyer(harness, balance: Decimal = Decimal("100.00")):
+    return await harness.linked_chat(balance)
+
+
+async def start_buy(chat):
+    return await say(chat, "/buy", expect=START)
+
+
+def confirm_data(message) -> str:
+    (button,) = [b for b in message.flat_buttons if (b.callback_data or "").startswith("bc:")]
+    assert button.callback_data is not None
+    return button.callback_data
+
+
+def op_id_of(message) -> str:
+    return confirm_data(message).removeprefix("bc:")
+
+
+def chosen(message) -> list[str]:
+    """Labels of the buttons marked as the earlier choice."""
+    return [b.text.removeprefix("✅ ") for b in message.flat_buttons if b.text.startswith("✅ ")]
+
+
+def purchases(harness) -> PurchaseService:
+    return harness.app.dispatcher["purchases"]
+
+
+def orders_of(harness, account) -> list:
+    return harness.sandbox.state.orders_of(account.id)
+
+
+def transactions_of(harness, account, kind: str | None = None) -> list:
+    return [
+        t for t in harness.sandbox.state.transactions_of(account.id) if kind in (None, t.type)
+    ]
+
+
+async def ipv4_quote(chat, quantity: str = "10", country: str = "Germany"):
+    """/buy → IPv4 → country → 1 Month → quantity: the quote message."""
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    if country != "United States":
+        message = await say(chat, country[:4], expect="Search")
+    message = await tap(chat, message, country, expect=PERIOD)
+    message = await tap(chat, message, "1 Month", expect=QUANTITY)
+    return await say(chat, quantity, expect=QUOTE)
+
+
+# -- every proxy type -----------------------------------------------------------------------
+
+# (type button, [(button to tap or text to type, screen it leads to)], expected order fields,
+#  expected total)
+PURCHASES = {
+    "ipv4": (
+        "Datacenter IPv4",
+        [("United States", PERIOD), ("1 Week", QUANTITY), ("5", QUOTE)],
+        {"country_id": 1, "period_id": 1, "quantity": 5, "protocol": "https"},
+        Decimal("6.25"),
+    ),
+    "ipv6": (
+        "Datacenter IPv6",
+        [("Germany", PERIOD), ("1 Month", QUANTITY), ("10", PROTOCOL), ("SOCKS5", QUOTE)],
+        {"country_id": 3, "period_id": 2, "quantity": 10, "protocol": "socks5"},
+        Decimal("9.00"),
+    ),
+    "isp": (
+        "🏢 ISP",
+        [("typed:jap", "Search"), ("Japan", PERIOD), ("1 Week", QUANTITY), ("1", QUOTE)],
+        {"country_id": 11, "period_id": 1, "quantity": 1},
+        Decimal("2.10"),
+    ),
+    "mobile": (
+        "Mobile",
+        [
+            ("Poland", SERVICE),
+            ("Dedicated", OPERATOR),
+            ("Orange", ROTATION),
+            ("Every 10 min", PERIOD),
+            ("1 Month", QUANTITY),
+            ("1", QUOTE),
+        ],
+        {
+            "country_id": 7,
+            "period_id": 2,
+            "quantity": 1,
+            "mobile_service_type": "dedicated",
+            "operator_id": 5,
+            "rotation_id": 3,
+        },
+        Decimal("45.00"),
+    ),
+    "resident": (
+        "Residential",
+        [("Basic 5 GB", QUOTE)],
+        {"tarif_id": 2, "quantity": 5, "country_id": None, "period_id": None},
+        Decimal("16.00"),
+    ),
+    "mix": (
+        "Mixed datacenter",
+        [("France", PERIOD), ("3 Months", QUANTITY), ("typed:10", QUOTE)],
+        {"country_id": 5, "period_id": 3, "quantity": 10},
+        Decimal("49.50"),
+    ),
+    "mix_isp": (
+        "Mixed ISP",
+        [("United Kingdom", PERIOD), ("1 Week", QUANTITY), ("50", QUOTE)],
+        {"country_id": 2, "period_id": 1, "quantity": 50},
+        Decimal("80.00"),
+    ),
+}
+
+
+@pytest.mark.parametrize("proxy_type", list(PURCHASES))
+async def test_buy_each_type(harness, proxy_type):
+    type_button, steps, expected, total = PURCHASES[proxy_type]
+    chat, account = await buyer(harness, Decimal("100.00"))
+    message = await start_buy(chat)
+    message = await tap(chat, message, type_button, expect=COUNTRY if steps[0][1] != QUOTE
+                        else TARIF)
+    for action, leads_to in steps:
+        if action.startswith("typed:"):
+            message = await say(chat, action.removeprefix("typed:"), expect=leads_to)
+        else:
+            message = await tap(chat, message, action, expect=leads_to)
+
+    assert f"Total: ${total}" in message.text
+    assert "Balance: $100.00" in message.text
+    assert f"After purchase: ${Decimal('100.00') - total}" in message.text
+    assert not orders_of(harness, account), "a quote must not buy anything"
+
+    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.type == proxy_type
+    for name, value in expected.items():
+        assert getattr(order, name) == value, name
+    assert order.charged_amount == total
+    assert account.balance == Decimal("100.00") - total
+    assert len(transactions_of(harness, account, "purchase")) == 1
+
+    assert order.id in receipt.text
+    assert f"Charged: ${total}" in receipt.text
+    assert f"New balance: ${account.balance}" in receipt.text
+    assert {b.callback_data for b in receipt.flat_buttons} >= {
+        f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}"
+    }
+
+    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
+    assert local is not None
+    assert (local.type, local.quantity, local.charged) == (proxy_type, order.quantity, total)
+    assert local.country_id == order.country_id
+    if proxy_type == "resident":
+        assert local.expires_at is None and order.expires_at is None
+    else:
+        # The wire carries milliseconds.
+        assert abs(local.expires_at - order.expires_at) < timedelta(milliseconds=1)
+        assert local.country_name
+
+    # The wizard is over: typing a number now is not taken as a quantity.
+    await chat.send("7")
+    await chat.wait_for_message("didn't get that", timeout=TIMEOUT)
+
+
+# -- navigation: back, cancel, typed input ----------------------------------------------
+
+MOBILE_PATH = [
+    ("Mobile", COUNTRY),
+    ("Poland", SERVICE),
+    ("Shared", OPERATOR),
+    ("Orange", ROTATION),
+    ("Every 5 min", PERIOD),
+    ("1 Week", QUANTITY),
+    ("5", QUOTE),
+]
+
+
+async def test_back_at_every_step_keeps_the_earlier_choice(harness):
+    chat, _account = await buyer(harness)
+    message = await start_buy(chat)
+    screens = [START]
+    for button, leads_to in MOBILE_PATH:
+        message = await tap(chat, message, button, expect=leads_to)
+        screens.append(leads_to)
+    first_quote = op_id_of(message)
+
+    # Coupon prompt → Back → the same quote (nothing changed, so the same key).
+    message = await tap(chat, message, "Add coupon", expect=COUPON)
+    message = await tap(chat, message, "Back", expect=QUOTE)
+    assert op_id_of(message) == first_quote
+
+    # Walk all the way back: each screen shows the earlier choice with ✅.
+    for index in range(len(MOBILE_PATH) - 1, -1, -1):
+        button, _ = MOBILE_PATH[index]
+        message = await tap(chat, message, "Back", expect=screens[index])
+        assert [label for label in chosen(message) if button in label], (button, message)
+
+    # Back from the first step leaves the wizard for the main menu.
+    message = await tap(chat, message, "Back", expect="Pick what you need")
+    await chat.send("3")
+    await chat.wait_for_message("didn't get that", timeout=TIMEOUT)
+    # The main menu's button starts a fresh wizard.
+    message = await tap(chat, message, "🛒 Buy proxies", expect=START)
+    assert chosen(message) == []
+
+
+async def test_back_on_ipv6_protocol_and_resident_tariff(harness):
+    chat, _account = await buyer(harness)
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv6", expect=COUNTRY)
+    message = await tap(chat, message, "Germany", expect=PERIOD)
+    message = await tap(chat, message, "1 Week", expect=QUANTITY)
+    message = await tap(chat, message, "25", expect=PROTOCOL)
+    message = await tap(chat, message, "HTTPS", expect=QUOTE)
+    message = await tap(chat, message, "Back", expect=PROTOCOL)
+    assert chosen(message) == ["HTTPS"]
+    message = await tap(chat, message, "Back", expect=QUANTITY)
+    assert chosen(message) == ["25"]
+    message = await tap(chat, message, "Back", expect=PERIOD)
+    message = await tap(chat, message, "Back", expect=COUNTRY)
+    assert chosen(message) == ["🇩🇪 Germany"]
+    message = await tap(chat, message, "Back", expect=START)
+    assert chosen(message) == ["🌐 Datacenter IPv6"]
+
+    # Another type starts that type's own steps, from scratch.
+    message = await tap(chat, message, "Residential", expect=TARIF)
+    assert "Basic 5 GB · $16.00" in message.button_texts
+    message = await tap(chat, message, "Pro 25 GB", expect=QUOTE)
+    assert "Total: $70.00" in message.text and "Traffic: 25 GB" in message.text
+    message = await tap(chat, message, "Back", expect=TARIF)
+    assert chosen(message) == ["Pro 25 GB · $70.00"]
+    message = await tap(chat, message, "Back", expect=START)
+    assert chosen(message) == ["🏠 Residential"]
+
+
+async def test_cancel_at_every_step(harness):
+    chat, account = await buyer(harness)
+    for depth in range(len(MOBILE_PATH) + 2):
+        message = await start_buy(chat)
+        for button, leads_to in MOBILE_PATH[:depth]:
+            message = await tap(chat, message, button, expect=leads_to)
+        if depth == len(MOBILE_PATH) + 1:
+            message = await tap(chat, message, "Add coupon", expect=COUPON)
+        cancelled = await tap(chat, message, "Cancel", expect="Cancelled")
+        assert "Buy proxies" in cancelled.button_texts[0]
+    # /cancel typed mid-wizard leaves it too.
+    message = await start_buy(chat)
+    await tap(chat, message, "🏢 ISP", expect=COUNTRY)
+    await say(chat, "/cancel", expect="Cancelled")
+    await chat.send("Germany")
+    await chat.wait_for_message("didn't get that", timeout=TIMEOUT)
+    assert not orders_of(harness, account)
+
+
+async def test_typed_quantity_good_and_bad(harness):
+    chat, _account = await buyer(harness, Decimal("5000.00"))
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    message = await tap(chat, message, "United States", expect=PERIOD)
+    message = await tap(chat, message, "1 Week", expect=QUANTITY)
+    for bad in ("0", "-3", "2.5", "ten", "1001", "99999999999999999999", "1e3", "x" * 4000):
+        reply = await say(chat, bad, expect="whole number")
+        assert QUANTITY in reply.text, bad
+        assert "1" in reply.button_texts
+    # A sticker is not a quantity either.
+    await chat.send_sticker()
+    await chat.wait_for_message(final("Please use the buttons"), timeout=TIMEOUT)
+
+    message = await say(chat, " 1 000 ", expect=QUOTE)
+    assert "Quantity: 1000" in message.text and "Total: $1,250.00" in message.text
+    message = await tap(chat, message, "Back", expect=QUANTITY)
+    assert chosen(message) == ["1000"], "a typed quantity is shown as the choice"
+    message = await say(chat, "7", expect=QUOTE)
+    assert "Quantity: 7" in message.text and "Total: $8.75" in message.text
+
+
+async def test_country_search_and_pages(harness):
+    chat, _account = await buyer(harness)
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    assert len(message.button_texts) == 10 + 2 + 2  # a page of countries, pager, back/cancel
+    assert "1/3" in message.button_texts
+
+    found = await say(chat, "ger", expect="Search")
+    countries = [b.text for b in found.flat_buttons if b.callback_data.startswith("b:set:")]
+    assert countries == ["🇩🇪 Germany"]
+
+    missing = await say(chat, "Atlantis", expect="No country matches")
+    assert "“Atlantis”" in missing.text
+    assert "1/3" in missing.button_texts, "no match shows the whole list again"
+
+    # Escaped, and trimmed: a search is never echoed as HTML.
+    odd = await say(chat, "<b>zz</b>", expect="No country matches")
+    assert "<b>zz</b>" in odd.text
+
+    # Code search, then clear it.
+    found = await say(chat, "us", expect="Search")
+    assert "🇺🇸 United States" in found.button_texts
+    cleared = await tap(chat, found, "Clear search", expect=COUNTRY)
+    assert "Search:" not in cleared.text and "1/3" in cleared.button_texts
+
+    page2 = await tap(chat, cleared, "▶️", expect=COUNTRY)
+    assert "2/3" in page2.button_texts and "🇯🇵 Japan" in page2.button_texts
+    page3 = await tap(chat, page2, "▶️", expect=COUNTRY)
+    assert "🇰🇿 Kazakhstan" in page3.button_texts and "▶️" not in page3.button_texts
+    message = await tap(chat, page3, "Kazakhstan", expect=PERIOD)
+    message = await tap(chat, message, "Back", expect=COUNTRY)
+    assert "3/3" in message.button_texts, "the list opens on the page of the chosen country"
+    assert chosen(message) == ["🇰🇿 Kazakhstan"]
+
+
+async def test_stale_and_forged_buttons_change_nothing(harness):
+    chat, account = await buyer(harness)
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    # An id the reference does not have, a step we are not on, a type that does not exist.
+    for forged in ("b:set:country:999", "b:set:quantity:5", "b:set:type:socks", "b:zz::"):
+        since = harness.tg.current_seq
+        handle = await chat.click_forged(forged, message=message)
+        # The second and later taps redraw the very same screen ("message is not modified").
+        await harness.tg.wait_for_request("editMessageText", since=since, timeout=TIMEOUT)
+        await handle.wait_answer(timeout=TIMEOUT)
+        shown = chat.message(message.message_id)
+        assert "out of date" in shown.text and COUNTRY in shown.text, forged
+        assert "🇩🇪 Germany" in shown.button_texts
+    # An API key pasted mid-wizard is not a country search: it is deleted, tried as a key
+    # (this one is unknown), never echoed back, and the wizard stays where it was.
+    key = "pk_live_" + secrets.token_hex(12)
+    pasted = await chat.send(key)
+    await chat.wait_for_message(final("does not know this key"), timeout=TIMEOUT)
+    await chat.wait_for_deletion(pasted)
+    assert all(key[:12] not in m.text for m in chat.bot_messages())
+    # Text where buttons are expected on a non-text step.
+    message = await tap(chat, shown, "Germany", expect=PERIOD)
+    reply = await say(chat, "a month please", expect="Please use the buttons")
+    assert PERIOD in reply.text
+    # A Confirm for an operation that does not exist.
+    handle = await chat.click_forged("bc:" + "0" * 32, message=reply)
+    await chat.wait_for_message(final("out of date"), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert not orders_of(harness, account)
+
+
+async def test_buy_is_refused_in_groups_and_needs_a_key(harness):
+    owner = harness.tg.user(user_id=7101, first_name="Owner")
+    group = harness.tg.group(owner=owner)
+    in_group = group.member(owner)
+    await in_group.send("/buy")
+    await in_group.wait_for_message("private chat", timeout=TIMEOUT)
+
+    chat = await harness.private_chat()
+    await chat.send("/buy")
+    await chat.wait_for_message("No API key is linked", timeout=TIMEOUT)
+
+
+# -- coupons ----------------------------------------------------------------------------
+
+
+async def test_coupon_accepted(harness):
+    chat, account = await buyer(harness)
+    message = await ipv4_quote(chat, "10")  # 10 × $2.40
+    assert "Total: $24.00" in message.text
+    before = op_id_of(message)
+    message = await tap(chat, message, "Add coupon", expect=COUPON)
+    message = await say(chat, "SAVE10", expect=QUOTE)
+    assert "Coupon applied" in message.text
+    assert "Coupon: SAVE10" in message.text and "Total: $21.60" in message.text
+    assert "After purchase: $78.40" in message.text
+    assert op_id_of(message) != before, "a changed quote gets a new idempotency key"
+
+    await tap(chat, message, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.coupon == "SAVE10" and order.charged_amount == Decimal("21.60")
+    assert account.balance == Decimal("78.40")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [("BOGUS", "unknown coupon"), ("SPRING2024", "coupon has expired")],
+)
+async def test_coupon_rejected_keeps_the_quote_without_it(harness, code, reason):
+    chat, account = await buyer(harness)
+    message = await ipv4_quote(chat, "10")
+    before = op_id_of(message)
+    message = await tap(chat, message, "Add coupon", expect=COUPON)
+    message = await say(chat, code, expect="not accepted")
+    assert reason in message.text
+    assert "Total: $24.00" in message.text and "Coupon:" not in message.text
+    assert op_id_of(message) == before, "the quote without the coupon is still the same"
+
+    # A malformed code is refused before asking the API.
+    message = await tap(chat, message, "Add coupon", expect=COUPON)
+    calcs = harness.sandbox.state.request_counts.get("POST /orders/calc", 0)
+    message = await say(chat, "two words", expect="one word")
+    assert harness.sandbox.state.request_counts.get("POST /orders/calc", 0) == calcs
+    message = await tap(chat, message, "Back", expect=QUOTE)
+
+    await tap(chat, message, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.coupon is None and order.charged_amount == Decimal("24.00")
+
+
+async def test_remove_coupon_requotes(harness):
+    chat, _account = await buyer(harness)
+    message = await ipv4_quote(chat, "10")
+    message = await tap(chat, message, "Add coupon", expect=COUPON)
+    message = await say(chat, "welcome5", expect=QUOTE)
+    assert "Total: $22.80" in message.text
+    with_coupon = op_id_of(message)
+    message = await tap(chat, message, "Remove coupon", expect=QUOTE)
+    assert "Total: $24.00" in message.text and "Add coupon" in " ".join(message.button_texts)
+    assert op_id_of(message) != with_coupon
+    old = await harness.app.repos.operations.get(with_coupon)
+    assert old.status == FAILED, "the replaced quote can no longer buy"
+
+
+# -- persistence ------------------------------------------------------------------------
+
+
+async def test_restart_mid_wizard_continues(harness):
+    chat, account = await buyer(harness)
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    message = await tap(chat, message, "Netherlands", expect=PERIOD)
+
+    await harness.restart()
+
+    message = await tap(chat, message, "1 Month", expect=QUANTITY)
+    assert "Country: 🇳🇱 Netherlands" in message.text
+    await harness.restart()
+    message = await say(chat, "4", expect=QUOTE)
+    assert "Total: $9.60" in message.text
+
+    await harness.restart()  # a quote survives too: its key is in the database
+    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert (order.country_id, order.period_id, order.quantity) == (4, 2, 4)
+    assert order.id in receipt.text
+    op = await harness.app.repos.operations.get(op_id_of(message))
+    assert op.status == DONE and op.order_id == order.id
+
+
+async def test_quote_records_a_pending_operation_with_its_key(harness):
+    chat, _account = await buyer(harness)
+    message = await ipv4_quote(chat, "3")
+    op = await harness.app.repos.operations.get(op_id_of(message))
+    assert op is not None
+    assert (op.status, op.kind, op.chat_id) == (PENDING, "order", chat.chat_id)
+    assert op.request["body"] == {"type": "ipv4", "countryId": 3, "periodId": 2, "quantity": 3}
+    assert len(confirm_data(message).encode()) <= 64

@@ -1,0 +1,297 @@
+"""Confirming a purchase: one order and one debit whatever is tapped, and failures explained."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.services.errors import AlreadyProcessing
+from bot.services.purchase import Receipt
+from storage.operations import DONE, FAILED, PENDING, UNKNOWN
+from tests.test_e2e_buy import (
+    QUANTITY,
+    QUOTE,
+    RECEIPT,
+    TIMEOUT,
+    buyer,
+    confirm_data,
+    final,
+    ipv4_quote,
+    op_id_of,
+    orders_of,
+    purchases,
+    say,
+    tap,
+    transactions_of,
+    until,
+)
+
+ORDERS = "POST /orders"
+
+
+def order_requests(harness) -> int:
+    return harness.sandbox.state.request_counts.get(ORDERS, 0)
+
+
+async def operation(harness, op_id: str):
+    return await harness.app.repos.operations.get(op_id)
+
+
+async def test_double_tap_on_confirm_buys_once(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")  # 5 × $2.40
+    # Both taps reach the bot before it has handled either (nothing yields in between).
+    first = await chat.click(quote, "Confirm")
+    second = await chat.click(quote, "Confirm")
+    await first.wait_answer(timeout=TIMEOUT)
+    await second.wait_answer(timeout=TIMEOUT)
+    await chat.wait_until(lambda c: RECEIPT in c.message(quote.message_id).text,
+                          timeout=TIMEOUT, what="the receipt")
+
+    (order,) = orders_of(harness, account)
+    assert len(transactions_of(harness, account, "purchase")) == 1
+    assert account.balance == Decimal("88.00")
+    assert order_requests(harness) == 1, "the second tap found the receipt, sent nothing"
+    assert order.id in chat.message(quote.message_id).text
+
+
+async def test_tap_while_in_flight_is_already_processing(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "2")
+    op_id = op_id_of(quote)
+    service = purchases(harness)
+    # Holds the first confirmation at the provider while the others arrive.
+    harness.sandbox.state.add_fault(ORDERS, "latency", delay_seconds=2.0)
+
+    first = asyncio.create_task(service.confirm(chat.chat_id, chat.user.user_id, op_id))
+    await until(lambda: order_requests(harness) == 1, what="the order request in flight")
+    assert (await operation(harness, op_id)).status == "in_flight"
+    with pytest.raises(AlreadyProcessing):
+        await service.confirm(chat.chat_id, chat.user.user_id, op_id)
+    # The same through the button: a short answer, the message left as it is.
+    answer = await chat.click(quote, "Confirm")
+    assert "Already processing" in ((await answer.wait_answer(timeout=TIMEOUT)).text or "")
+    assert chat.message(quote.message_id).text == quote.text
+    assert order_requests(harness) == 1 and not first.done()
+
+    receipt = await first
+    assert isinstance(receipt, Receipt)
+    assert order_requests(harness) == 1
+
+    # The Confirm button now shows that receipt and buys nothing more.
+    shown = await tap(chat, quote, "Confirm", expect=RECEIPT)
+    assert receipt.order_id in shown.text
+    assert order_requests(harness) == 1 and len(orders_of(harness, account)) == 1
+
+
+async def test_second_tap_of_the_same_user_in_flight_is_answered_at_once(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "2")
+    harness.sandbox.state.add_fault(ORDERS, "latency", delay_seconds=2.0)
+    first = await chat.click(quote, "Confirm")
+    await first.wait_answer(timeout=TIMEOUT)
+    await until(lambda: order_requests(harness) == 1, what="the order request in flight")
+    # The same person taps again (the button now reads "Check status", same callback)
+    # while the first request is still at the provider.
+    second = await chat.click(quote, "Check status")
+    answer = await second.wait_answer(timeout=1.5)
+    assert "Already processing" in (answer.text or "")
+    assert order_requests(harness) == 1
+    await chat.wait_until(lambda c: RECEIPT in c.message(quote.message_id).text,
+                          timeout=TIMEOUT, what="the receipt")
+    assert len(orders_of(harness, account)) == 1 and order_requests(harness) == 1
+
+
+async def test_kill_between_tap_and_answer_then_tap_again_buys_once(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    state = harness.sandbox.state
+    state.add_fault(ORDERS, "latency", delay_seconds=1.0)
+
+    handle = await chat.click(quote, "Confirm")
+    await chat.wait_for_message(final("Placing your order"), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    await until(lambda: order_requests(harness) == 1, what="the order request at the provider")
+
+    await harness.restart(kill=True)  # the bot dies before the provider answers
+    assert (await operation(harness, op_id)).status == UNKNOWN
+
+    receipt = await tap(chat, quote.message_id, "Check status", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text
+    assert order_requests(harness) == 2, "resent once, with the same Idempotency-Key"
+    assert op_id in account.idempotency
+    assert len(transactions_of(harness, account, "purchase")) == 1
+    assert account.balance == Decimal("88.00")
+    assert await harness.app.repos.orders.get(chat.chat_id, order.id) is not None
+    assert (await operation(harness, op_id)).status == DONE
+
+
+async def test_kill_after_the_provider_placed_the_order_then_tap_again(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    # The order goes through; the bot is then held reading its details, and dies there.
+    harness.sandbox.state.add_fault("GET /orders/{id}", "latency", delay_seconds=1.0)
+    handle = await chat.click(quote, "Confirm")
+    await handle.wait_answer(timeout=TIMEOUT)
+    await until(lambda: len(orders_of(harness, account)) == 1, what="the placed order")
+    await until(lambda: harness.sandbox.state.request_counts.get("GET /orders/{id}"),
+                what="the details request")
+    await harness.restart(kill=True)
+    assert (await operation(harness, op_id)).status == UNKNOWN
+    assert await harness.app.repos.orders.list_for_chat(chat.chat_id) == []
+
+    receipt = await tap(chat, quote.message_id, "Check status", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text
+    assert order_requests(harness) == 2, "resent with the same key: the provider replayed it"
+    assert len(transactions_of(harness, account, "purchase")) == 1
+    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
+    assert local is not None and local.quantity == 5
+
+
+async def test_confirm_after_the_receipt_shows_it_again(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "1")
+    data = confirm_data(quote)
+    receipt = await tap(chat, quote, "Confirm", expect=RECEIPT)
+    await harness.restart()
+    # An old copy of the Confirm button (say, tapped from another device) after a restart.
+    handle = await chat.click_forged(data, message=receipt)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert chat.message(receipt.message_id).text == receipt.text
+    assert order_requests(harness) == 1 and len(orders_of(harness, account)) == 1
+
+
+async def test_changing_the_selection_makes_a_new_key(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    old = confirm_data(quote)
+    message = await tap(chat, quote, "Back", expect=QUANTITY)
+    message = await say(chat, "6", expect=QUOTE)
+    assert confirm_data(message) != old
+    assert (await operation(harness, old.removeprefix("bc:"))).status == FAILED
+
+    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    # The replaced quote's Confirm (an old copy of the message) buys nothing.
+    handle = await chat.click_forged(old, message=receipt)
+    await chat.wait_for_message(final("out of date"), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    (order,) = orders_of(harness, account)
+    assert order.quantity == 6 and order_requests(harness) == 1
+
+
+async def test_confirm_from_another_chat_is_refused(harness):
+    owner, owner_account = await buyer(harness)
+    quote = await ipv4_quote(owner, "1")
+    stranger, stranger_account = await buyer(harness)
+    last = stranger.last_bot_message()
+    handle = await stranger.click_forged(confirm_data(quote), message=last)
+    await stranger.wait_for_message(final("out of date"), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert order_requests(harness) == 0
+    assert not orders_of(harness, owner_account) and not orders_of(harness, stranger_account)
+
+
+async def test_insufficient_funds_offers_top_up_then_retries_the_same_key(harness):
+    chat, account = await buyer(harness, Decimal("5.00"))
+    quote = await ipv4_quote(chat, "10")  # $24.00
+    assert "Not enough balance: top up at least $19.00" in quote.text
+    assert "➕ Top up" in quote.button_texts
+    op_id = op_id_of(quote)
+
+    message = await tap(chat, quote, "Confirm", expect="This order costs")
+    assert "This order costs: $24.00" in message.text
+    assert "Your balance: $5.00" in message.text
+    assert "Top up at least $19.00" in message.text and "Nothing was charged" in message.text
+    assert message.button("Top up").callback_data == "m:deposit"
+    assert not orders_of(harness, account) and not transactions_of(harness, account, "purchase")
+    assert (await operation(harness, op_id)).status == PENDING
+
+    back = await tap(chat, message, "Back", expect=QUOTE)
+    assert op_id_of(back) == op_id
+    message = await tap(chat, back, "Confirm", expect="This order costs")
+
+    harness.sandbox.state.credit_deposit(account.id, "20.00", "USDT_TRC20")
+    receipt = await tap(chat, message, "Try again", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text and "New balance: $1.00" in receipt.text
+    assert op_id in account.idempotency, "the retry reused the quote's key"
+
+
+async def test_upstream_error_is_refunded_and_a_retry_is_a_new_quote(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")  # $12.00
+    old = confirm_data(quote)
+    harness.sandbox.state.add_fault(ORDERS, "upstream_error")
+
+    message = await tap(chat, quote, "Confirm", expect="failed at the proxy provider")
+    assert "refunded" in message.text
+    assert not orders_of(harness, account)
+    assert [t.type for t in transactions_of(harness, account)] == ["refund", "purchase"]
+    assert account.balance == Decimal("100.00")
+    assert (await operation(harness, old.removeprefix("bc:"))).status == FAILED
+
+    # The failed quote's Confirm explains again and sends nothing.
+    handle = await chat.click_forged(old, message=message)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert "failed at the proxy provider" in chat.message(message.message_id).text
+    assert order_requests(harness) == 1
+
+    retry = await tap(chat, message, "Try again", expect=QUOTE)
+    assert confirm_data(retry) != old
+    receipt = await tap(chat, retry, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text and account.balance == Decimal("88.00")
+
+
+async def test_rate_limited_keeps_the_quote_to_retry(harness):
+    chat, account = await buyer(harness)
+    state = harness.sandbox.state
+    state.configure_rate_limits(orders=1)
+    await tap(chat, await ipv4_quote(chat, "1"), "Confirm", expect=RECEIPT)
+
+    quote = await ipv4_quote(chat, "2")
+    message = await tap(chat, quote, "Confirm", expect="Too many requests")
+    assert QUOTE in message.text and confirm_data(message) == confirm_data(quote)
+    assert len(orders_of(harness, account)) == 1
+    assert (await operation(harness, op_id_of(quote))).status == PENDING
+
+    state.configure_rate_limits(orders=10)
+    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    assert len(orders_of(harness, account)) == 2
+    assert orders_of(harness, account)[0].id in receipt.text
+
+
+async def test_api_failing_keeps_the_quote_and_a_retry_buys_once(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "3")
+    # Every attempt of the client's retry loop fails.
+    harness.sandbox.state.add_fault(ORDERS, "server_error", times=3)
+    message = await tap(chat, quote, "Confirm", expect="not answering")
+    assert QUOTE in message.text and confirm_data(message) == confirm_data(quote)
+    assert (await operation(harness, op_id_of(quote))).status == UNKNOWN
+    assert not orders_of(harness, account)
+
+    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text
+    assert len(transactions_of(harness, account, "purchase")) == 1
+
+
+async def test_an_old_quote_is_priced_again_before_buying(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "2")
+    harness.clock.advance(timedelta(hours=1))
+    message = await tap(chat, quote, "Confirm", expect="too old")
+    assert QUOTE in message.text and confirm_data(message) != confirm_data(quote)
+    assert (await operation(harness, op_id_of(quote))).status == FAILED
+    assert not orders_of(harness, account) and order_requests(harness) == 0
+
+    await tap(chat, message, "Confirm", expect=RECEIPT)
+    assert len(orders_of(harness, account)) == 1

@@ -1,0 +1,276 @@
+"""Extending an order end to end: price, charge, new expiry, failures, and exactly-once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+from tests.fake_telegram.client import ChatHandle, TgMessage
+
+TIMEOUT = 10
+EXTEND = "POST /orders/{id}/extend"
+ORDER = "GET /orders/{id}"
+
+
+async def buy(harness, account, quantity: int = 3) -> str:
+    body = {"type": "ipv4", "countryId": 1, "periodId": 2, "quantity": quantity}
+    return (await harness.sandbox.state.create_order(account, body)).order_id
+
+
+def extensions(harness, account, kind: str = "purchase") -> list:
+    return [
+        t for t in harness.sandbox.state.transactions_of(account.id)
+        if t.type == kind and "xtension" in t.description
+    ]
+
+
+def extend_requests(harness) -> int:
+    return harness.sandbox.state.request_counts.get(EXTEND, 0)
+
+
+async def quote(chat: ChatHandle, order_id: str, period: str = "1 Month") -> TgMessage:
+    """/orders → the order → Extend → period: the confirmation screen."""
+    await chat.send("/orders")
+    listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
+    await chat.click(listing, data=f"o:view:{order_id}")
+    details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
+    await chat.click(details, "⏳ Extend")
+    menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
+    await chat.click(menu, period)
+    return await chat.wait_for_message("Extend order", timeout=TIMEOUT)
+
+
+async def test_extend_shows_estimate_then_exact_charge_and_new_expiry(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    order = harness.sandbox.state.get_order(order_id)
+    old_expiry = order.expires_at
+
+    confirm = await quote(chat, order_id)
+    assert "≈ $7.20" in confirm.text  # 3 IPs × $2.40 for a month, from POST /orders/calc
+    assert {"✅ Confirm and pay", "⬅️ Back", "✖️ Cancel"} <= set(confirm.button_texts)
+    assert extend_requests(harness) == 0
+
+    await chat.click(confirm, "✅ Confirm and pay")
+    done = await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    new_expiry = old_expiry + timedelta(days=30)
+    assert order.expires_at == new_expiry
+    assert "Charged: $7.20" in done.text
+    assert f"New expiry: {new_expiry:%Y-%m-%d %H:%M} UTC (in 60 days)" in done.text
+    assert {"📦 Order", "🏠 Menu"} <= set(done.button_texts)
+    assert account.balance == Decimal("100.00") - Decimal("7.20") * 2
+    assert [t.amount for t in extensions(harness, account)] == [Decimal("-7.20")]
+    local = await harness.app.repos.orders.get(chat.chat_id, order_id)
+    assert local is not None  # the wire carries milliseconds
+    assert local.expires_at == new_expiry.replace(microsecond=new_expiry.microsecond // 1000 * 1000)
+
+
+async def test_insufficient_funds_offers_top_up_and_retry_works_after_it(harness) -> None:
+    chat, account = await harness.linked_chat(balance=Decimal("10.00"))
+    order_id = await buy(harness, account)  # leaves $2.80
+    confirm = await quote(chat, order_id)
+    await chat.click(confirm, "✅ Confirm and pay")
+    refused = await chat.wait_for_message("Not enough balance", timeout=TIMEOUT)
+    assert "this costs $7.20, you have $2.80" in refused.text
+    assert "The order was not extended." in refused.text
+    assert refused.button("➕ Top up").callback_data == "m:deposit"
+    assert account.balance == Decimal("2.80") and not extensions(harness, account)
+
+    harness.sandbox.state.credit_deposit(account.id, "20.00", "USDT_TRC20")
+    await chat.click(refused, "🔁 Try again")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    assert account.balance == Decimal("15.60")
+    assert len(extensions(harness, account)) == 1
+
+
+async def test_not_provisioned_says_it_is_still_being_set_up(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    confirm = await quote(chat, order_id)
+    harness.sandbox.state.set_order(order_id, status="pending")
+    await chat.click(confirm, "✅ Confirm and pay")
+    reply = await chat.wait_for_message("still being set up", timeout=TIMEOUT)
+    assert extend_requests(harness) == 1  # the provider's own 409 answered it
+    assert "The order was not extended." in reply.text
+    assert not extensions(harness, account)
+
+
+async def test_upstream_failure_is_refunded_and_retry_charges_once(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    expiry = harness.sandbox.state.get_order(order_id).expires_at
+    harness.sandbox.state.add_fault(EXTEND, "upstream_error")
+    confirm = await quote(chat, order_id)
+    await chat.click(confirm, "✅ Confirm and pay")
+    failed = await chat.wait_for_message("refunded", timeout=TIMEOUT)
+    assert "The order was not extended." in failed.text
+    assert account.balance == Decimal("92.80")
+    assert len(extensions(harness, account, "refund")) == 1
+    assert harness.sandbox.state.get_order(order_id).expires_at == expiry
+
+    await chat.click(failed, "🔁 Try again")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    assert account.balance == Decimal("85.60")
+    assert harness.sandbox.state.get_order(order_id).expires_at == expiry + timedelta(days=30)
+
+
+async def test_double_tap_on_confirm_extends_once_and_a_late_tap_shows_the_receipt(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    confirm = await quote(chat, order_id)
+    data = confirm.button("✅ Confirm and pay").callback_data
+    assert data is not None
+    first = await chat.click(confirm, "✅ Confirm and pay")
+    second = await chat.click_forged(data, message=confirm)  # the same button, tapped again
+    await first.wait_answer()
+    await second.wait_answer()
+    await chat.wait_until(lambda c: "Extended" in (c.message(confirm.message_id).text),
+                          timeout=TIMEOUT, what="receipt")
+    await harness.tg.wait_consumed(timeout=TIMEOUT)
+
+    late = await chat.click_forged(data, message=confirm)
+    await late.wait_answer()
+    await chat.wait_until(lambda c: "Charged: $7.20" in c.message(confirm.message_id).text,
+                          timeout=TIMEOUT, what="receipt shown again")
+    assert extend_requests(harness) == 1
+    assert len(extensions(harness, account)) == 1
+    assert account.balance == Decimal("85.60")
+
+
+async def test_a_confirmation_drawn_before_another_extend_is_not_sent(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    older = await quote(chat, order_id)
+    newer = await quote(chat, order_id)
+    await chat.click(newer, "✅ Confirm and pay")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+
+    await chat.click(older, "✅ Confirm and pay")
+    fresh = await chat.wait_for_message("changed since that confirmation", timeout=TIMEOUT)
+    assert extend_requests(harness) == 1
+    assert "✅ Confirm and pay" in fresh.button_texts  # extending again is a new decision
+    assert len(extensions(harness, account)) == 1
+
+
+async def test_no_answer_is_unclear_until_the_order_shows_it_did_not_happen(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    harness.sandbox.state.add_fault(EXTEND, "server_error")
+    confirm = await quote(chat, order_id)
+    await chat.click(confirm, "✅ Confirm and pay")
+    unclear = await chat.wait_for_message("could not confirm whether", timeout=TIMEOUT)
+
+    # Checked at once: an unchanged expiry may still be an extend in progress.
+    await chat.click(unclear, "🔄 Check")
+    unclear = await chat.wait_for_message("could not confirm whether", timeout=TIMEOUT)
+    assert extend_requests(harness) == 1
+
+    harness.clock.advance(timedelta(minutes=2))
+    await chat.click(unclear, "🔄 Check")
+    again = await chat.wait_for_message("did not go through", timeout=TIMEOUT)
+    assert extend_requests(harness) == 1
+    await chat.click(again, "✅ Confirm and pay")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    assert extend_requests(harness) == 2
+    assert len(extensions(harness, account)) == 1
+
+
+async def until(predicate, what: str, within: float = TIMEOUT) -> None:
+    """Wait for a sandbox-side condition (the fake Telegram's waits only wake on its own
+    changes), checking often, failing after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def order_reads(harness) -> int:
+    return harness.sandbox.state.request_counts.get(ORDER, 0)
+
+
+async def open_extend_menu(chat: ChatHandle, order_id: str, match: str) -> TgMessage:
+    await chat.send("/orders")
+    listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
+    await chat.click(listing, data=f"o:view:{order_id}")
+    details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
+    await chat.click(details, "⏳ Extend")
+    return await chat.wait_for_message(match, timeout=TIMEOUT)
+
+
+async def test_crash_after_the_provider_extended_is_reported_not_repeated(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    order = harness.sandbox.state.get_order(order_id)
+    expiry = order.expires_at
+    confirm = await quote(chat, order_id)
+    # Slow order reads: the bot dies while re-reading the order after a successful extend,
+    # before it could record the result.
+    reads = order_reads(harness)
+    harness.sandbox.state.add_fault(ORDER, "latency", times=2, delay_seconds=0.5)
+    await chat.click(confirm, "✅ Confirm and pay")
+    await until(lambda: extend_requests(harness) == 1 and order_reads(harness) == reads + 2,
+                "the re-read after the extend")
+    await harness.restart(kill=True)
+    assert order.expires_at == expiry + timedelta(days=30)
+
+    # Opening the order settles the interrupted extend and says what happened.
+    await chat.send("/orders")
+    listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
+    await chat.click(listing, data=f"o:view:{order_id}")
+    details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
+    assert "interrupted extension" in details.text and "did go through" in details.text
+    assert f"New expiry: {expiry + timedelta(days=30):%Y-%m-%d %H:%M}" in details.text
+    await chat.click(details, "⏳ Extend")
+    menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
+    assert "interrupted" not in menu.text  # reported once
+    assert extend_requests(harness) == 1
+    assert len(extensions(harness, account)) == 1
+
+
+async def test_crash_before_the_provider_extended_is_offered_again_after_settling(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    order = harness.sandbox.state.get_order(order_id)
+    expiry = order.expires_at
+    confirm = await quote(chat, order_id)
+    # The provider is slow; the bot dies while the extend request is still unanswered
+    # (the sandbox drops a request whose client went away, so nothing is charged).
+    harness.sandbox.state.add_fault(EXTEND, "latency", delay_seconds=0.5)
+    await chat.click(confirm, "✅ Confirm and pay")
+    await until(lambda: extend_requests(harness) == 1, "the extend request")
+    await harness.restart(kill=True)
+
+    # Right after the restart an unchanged expiry proves nothing yet.
+    await open_extend_menu(chat, order_id, "Already processing")
+    assert order.expires_at == expiry
+
+    harness.clock.advance(timedelta(minutes=2))
+    confirm = await quote(chat, order_id)
+    assert "interrupted" not in confirm.text
+    await chat.click(confirm, "✅ Confirm and pay")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    assert order.expires_at == expiry + timedelta(days=30)
+    assert extend_requests(harness) == 2
+    assert len(extensions(harness, account)) == 1
+    assert account.balance == Decimal("85.60")
+
+
+async def test_someone_elses_confirmation_is_out_of_date_and_sends_nothing(harness) -> None:
+    mine, _ = await harness.linked_chat()
+    theirs, their_account = await harness.linked_chat()
+    order_id = await buy(harness, their_account)
+    their_confirm = await quote(theirs, order_id)
+    data = their_confirm.button("✅ Confirm and pay").callback_data
+    assert data is not None
+
+    await mine.send("/orders")
+    await mine.wait_for_message("Your orders", timeout=TIMEOUT)
+    await mine.click_forged(data)
+    await mine.wait_for_message("out of date", timeout=TIMEOUT)
+    await mine.click_forged("oy:doesnotexist")
+    await mine.wait_for_message("out of date", timeout=TIMEOUT)
+    assert extend_requests(harness) == 0
+    assert not extensions(harness, their_account)

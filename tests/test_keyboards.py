@@ -1,0 +1,115 @@
+"""Every CallbackData factory, packed with its worst-case values, fits Telegram's 64 bytes."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+CALLBACK_DATA_LIMIT = 64
+
+
+def assert_fits(data: CallbackData) -> None:
+    packed = data.pack()
+    assert len(packed.encode()) <= CALLBACK_DATA_LIMIT, (packed, len(packed.encode()))
+    assert type(data).unpack(packed) == data
+
+
+# -- orders screens ------------------------------------------------------------------
+
+
+def test_orders_callbacks_fit_in_the_worst_case() -> None:
+    from bot.exports import FORMATS
+    from bot.services.orders import STATUS_FILTERS, TYPE_FILTERS
+    from keyboards.callbacks import (
+        ORDER_ID_MAX,
+        CredsCb,
+        DownloadCb,
+        ExtendCb,
+        ExtendConfirmCb,
+        OrderCb,
+        OrdersCb,
+    )
+
+    order_id = "c" * ORDER_ID_MAX
+    longest_status = max(STATUS_FILTERS, key=len)
+    longest_type = max(TYPE_FILTERS, key=len)
+    assert_fits(OrdersCb(page=99_999, status=longest_status, type=longest_type, pick="t"))
+    for action in ("view", "creds", "dl", "ext"):
+        assert_fits(OrderCb(action=action, order_id=order_id))
+    assert_fits(CredsCb(order_id=order_id, proto="s"))
+    for fmt in FORMATS:
+        assert_fits(DownloadCb(order_id=order_id, fmt=fmt.code))
+    assert_fits(ExtendCb(order_id=order_id, period_id=999_999))
+    # Operation ids are secrets.token_urlsafe(9): 12 characters.
+    assert_fits(ExtendConfirmCb(op_id="x" * 16))
+
+
+# -- purchase wizard -----------------------------------------------------------------
+
+
+def test_purchase_callbacks_fit_in_the_worst_case() -> None:
+    import uuid
+
+    from bot.services.purchase import PROXY_TYPES, STEPS
+    from keyboards.callbacks import BuyCb, ConfirmCb
+
+    acts = ("set", "page", "back", "show", "clear", "coupon", "nocoupon", "requote")
+    # Values are API ids (int64 at worst), type codes, protocols or page numbers.
+    widest_value = str(-(2**63))
+    assert len(widest_value) >= max(len(t) for t in PROXY_TYPES)
+    for act in acts:
+        assert_fits(BuyCb(act=act, step=max(STEPS, key=len), val=widest_value))
+    assert_fits(ConfirmCb(op_id=uuid.uuid4().hex))
+
+
+def _purchase_markups() -> list:
+    from decimal import Decimal
+
+    from bot.proxy_api import Reference
+    from bot.services.purchase import STEPS, TYPE, QuoteView, Screen, Selection, Wizard
+    from keyboards.buy import (
+        insufficient_keyboard,
+        placing_keyboard,
+        purchase_failed_keyboard,
+        receipt_keyboard,
+        screen_keyboard,
+    )
+    from keyboards.callbacks import ORDER_ID_MAX
+
+    big = 2**63 - 1
+    item = {"id": big, "name": "N" * 200}
+    reference = Reference.model_validate({
+        "countries": [{**item, "code": "DE"}],
+        "periods": [{**item, "days": 30}],
+        "operators": [item],
+        "rotations": [item],
+        "tarifs": [{**item, "price": "1.00", "traffic": "1"}],
+    })
+    op_id = "f" * 32
+    quote = QuoteView(op_id=op_id, type="mix_isp", total=Decimal("1"), balance=Decimal("0"))
+    sel = Selection(type="mobile", country_id=big, quantity=999_999, coupon="X" * 32)
+    markups: list = [
+        insufficient_keyboard(op_id),
+        placing_keyboard(op_id),
+        purchase_failed_keyboard(),
+        receipt_keyboard("c" * ORDER_ID_MAX),
+        receipt_keyboard("c" * 200),  # too long for buttons: left out, not a crash
+    ]
+    for step in STEPS:
+        wizard = Wizard(step=step, sel=sel, page=10**9, search="s" * 40, op_id=op_id)
+        countries = tuple(reference.countries) if step != TYPE else ()
+        markups.append(screen_keyboard(Screen(wizard, reference, countries, 10**9, quote)))
+    return markups
+
+
+def test_purchase_keyboards_with_huge_ids_fit() -> None:
+    from bot.i18n import build_i18n
+
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        markups = _purchase_markups()
+    assert len(markups) > 10
+    for markup in markups:
+        for row in markup.inline_keyboard:
+            for button in row:
+                data = button.callback_data or ""
+                assert len(data.encode()) <= CALLBACK_DATA_LIMIT, data
