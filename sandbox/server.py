@@ -86,6 +86,10 @@ async def api_middleware(request: web.Request, handler: Any) -> web.StreamRespon
         return await _run_api_request(request, handler, request.app[STATE_KEY])
     except ApiError as exc:
         return error_response(exc)
+    except ConnectionResetError:
+        # The client went away (a bot killed mid-request in a test): nobody to answer.
+        logger.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=499)
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(ApiError(SERVER_ERROR, "Internal server error"))
