@@ -118,8 +118,13 @@ class App:
 
 
 async def _on_startup(
-    bot: Bot, i18n: I18n, repos: Repositories, scheduler: AsyncIOScheduler
+    bot: Bot,
+    i18n: I18n,
+    repos: Repositories,
+    scheduler: AsyncIOScheduler,
+    accounts: AccountService,
 ) -> None:
+    await accounts.reencrypt_keys()
     interrupted = await repos.operations.mark_interrupted()
     if interrupted:
         log.warning("%d operation(s) were interrupted by the last stop", interrupted)

@@ -31,6 +31,7 @@ class KeyVault:
                 "(32 url-safe base64 bytes each)"
             ) from None
         self._fernet = MultiFernet(fernets)
+        self.key_count = len(fernets)
 
     def __repr__(self) -> str:
         return "KeyVault(<redacted>)"
@@ -46,7 +47,10 @@ class KeyVault:
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt under the newest key."""
-        return self._fernet.rotate(token)
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise KeyVaultError("stored key cannot be decrypted with ENCRYPTION_KEY") from None
 
 
 def load_vault(setting: str | None, data_dir: Path) -> KeyVault:

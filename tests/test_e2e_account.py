@@ -276,3 +276,31 @@ async def test_key_pasted_mid_wizard_is_deleted_and_relinks(harness):
     await chat.wait_for_message("$7.00")
     link = await harness.app.repos.chats.get(chat.chat_id)
     assert link.account_email == other.email
+
+
+async def test_rotated_encryption_key_keeps_chats_linked_and_reencrypts(harness):
+    from cryptography.fernet import Fernet
+
+    from bot.security import KeyVault
+
+    chat, account = await harness.linked_chat(Decimal("3.00"))
+    old_key = harness.settings.encryption_key
+    new_key = Fernet.generate_key().decode()
+    harness.settings = harness.settings.model_copy(
+        update={"encryption_key": f"{new_key},{old_key}"}
+    )
+    await harness.restart()
+    await chat.send("/balance")
+    await chat.wait_for_message("$3.00")
+    stored = (await harness.app.repos.chats.get(chat.chat_id)).api_key_enc
+    assert KeyVault([new_key]).decrypt(stored) == account.api_key  # the old key can go now
+
+
+async def test_graceful_stop_lets_a_running_handler_answer(harness):
+    chat, _ = await harness.linked_chat(Decimal("8.00"))
+    harness.sandbox.state.add_fault("GET /account", "latency", delay_seconds=1.0)
+    await chat.send("/balance")
+    await harness.tg.wait_for(lambda: harness.app.in_flight(), timeout=5,
+                              failure="the /balance handler never started")
+    await harness.restart()  # graceful: the stop waits for the handler
+    await chat.wait_for_message("$8.00", timeout=10)

@@ -69,6 +69,24 @@ class AccountService:
         api = await self.api_for(chat_id)
         return await api.list_transactions(page=page, per_page=per_page, type=type_filter)
 
+    async def reencrypt_keys(self) -> int:
+        """After ENCRYPTION_KEY gained a new first key: move every stored key onto it, so the
+        old key can be dropped from the setting on a later start."""
+        if self._vault.key_count < 2:
+            return 0
+        updates = []
+        for link in await self._repos.chats.all_linked():
+            try:
+                updates.append((link.chat_id, self._vault.rotate(link.api_key_enc or b"")))
+            except KeyVaultError:
+                log.error("chat %s: stored API key cannot be decrypted; relink needed",
+                          link.chat_id)
+        await self._repos.chats.replace_ciphertexts(updates)
+        if updates:
+            log.info("re-encrypted %d stored API key(s) with the newest ENCRYPTION_KEY",
+                     len(updates))
+        return len(updates)
+
     async def logout(self, chat_id: int) -> None:
         await self._repos.chats.forget(chat_id)
         log.info("chat %s forgot its API key", chat_id)
