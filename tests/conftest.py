@@ -23,6 +23,10 @@ pytest_plugins = ["tests.fake_telegram.fixtures", "tests.sandbox_fixture"]
 _user_ids = itertools.count(5001)
 
 
+def _callbacks(message) -> list[str]:
+    return [b.callback_data for b in message.flat_buttons if b.callback_data]
+
+
 class BotHarness:
     def __init__(self, tg, sandbox, data_dir: Path) -> None:
         self.tg = tg
@@ -88,9 +92,10 @@ class BotHarness:
         account = self.new_account(balance)
         chat = await self.private_chat(language_code=language_code)
         await chat.send("/start")
-        await chat.wait_for_message(lambda m: "API key" in (m.text or ""), timeout=10)
+        # Matched by callback data, not words, so it works in every language.
+        await chat.wait_for_message(lambda m: "x:" in _callbacks(m), timeout=10)
         await chat.send(account.api_key)
-        await chat.wait_for_message(lambda m: "linked" in (m.text or ""), timeout=10)
+        await chat.wait_for_message(lambda m: "m:buy" in _callbacks(m), timeout=10)
         return chat, account
 
 
