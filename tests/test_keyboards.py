@@ -113,3 +113,36 @@ def test_purchase_keyboards_with_huge_ids_fit() -> None:
             for button in row:
                 data = button.callback_data or ""
                 assert len(data.encode()) <= CALLBACK_DATA_LIMIT, data
+
+
+# -- menus, account, settings, deposits ---------------------------------------------------
+
+
+def test_core_callbacks_fit_in_the_worst_case() -> None:
+    from bot.i18n import LANGUAGES
+    from bot.proxy_api import DEPOSIT_CURRENCIES
+    from keyboards.account import TX_KINDS
+    from keyboards.callbacks import CancelCb, DepositCb, MenuCb, SettingsCb, TxPageCb
+
+    actions = ("buy", "orders", "balance", "tx", "deposit", "settings", "help", "home", "link")
+    for action in actions:
+        assert_fits(MenuCb(action=action))
+    assert_fits(TxPageCb(page=999_999, kind=max(TX_KINDS, key=len)))
+    assert_fits(SettingsCb(action="logout_yes", value=max(LANGUAGES, key=len)))
+    assert_fits(CancelCb(where="buy"))
+    assert_fits(DepositCb(currency=len(DEPOSIT_CURRENCIES) - 1))
+
+
+def test_every_factory_is_checked_here() -> None:
+    import inspect
+    from pathlib import Path
+
+    import keyboards.callbacks as module
+
+    source = Path(__file__).read_text()
+    factories = [
+        name for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, CallbackData) and obj is not CallbackData
+    ]
+    unchecked = [name for name in factories if f"assert_fits({name}(" not in source]
+    assert not unchecked, f"add a worst case for {unchecked}"
