@@ -10,6 +10,13 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMark
 from aiogram.utils.i18n import gettext as _
 
 
+def chat_id_of(target: Message | CallbackQuery) -> int:
+    """The chat a message or a tapped button belongs to."""
+    if isinstance(target, Message):
+        return target.chat.id
+    return target.message.chat.id if target.message else target.from_user.id
+
+
 async def show(
     target: Message | CallbackQuery,
     text: str,

@@ -7,7 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.services.account import AccountService
-from bot.ui import show, working
+from bot.ui import chat_id_of, show, working
 from bot.views.account import account_text, transactions_text
 from keyboards.account import TX_KINDS, balance_keyboard, transactions_keyboard, tx_kind_label
 from keyboards.callbacks import MenuCb, TxPageCb
@@ -28,7 +28,7 @@ async def balance_command(message: Message, accounts: AccountService) -> None:
 
 @router.callback_query(MenuCb.filter(F.action == "balance"))
 async def balance_button(query: CallbackQuery, accounts: AccountService) -> None:
-    await _balance(query, query.message.chat.id, accounts)
+    await _balance(query, chat_id_of(query), accounts)
 
 
 async def _transactions(
@@ -56,12 +56,12 @@ async def transactions_command(message: Message, accounts: AccountService) -> No
 
 @router.callback_query(MenuCb.filter(F.action == "tx"))
 async def transactions_button(query: CallbackQuery, accounts: AccountService) -> None:
-    await _transactions(query, query.message.chat.id, 1, "", accounts)
+    await _transactions(query, chat_id_of(query), 1, "", accounts)
 
 
 @router.callback_query(TxPageCb.filter())
 async def transactions_page(
     query: CallbackQuery, callback_data: TxPageCb, accounts: AccountService
 ) -> None:
-    await _transactions(query, query.message.chat.id, callback_data.page, callback_data.kind,
+    await _transactions(query, chat_id_of(query), callback_data.page, callback_data.kind,
                         accounts)

@@ -27,7 +27,7 @@ from bot.services.purchase import (
     Wizard,
 )
 from bot.states import Buy
-from bot.ui import show, working
+from bot.ui import chat_id_of, show, working
 from bot.views.buy import (
     already_processing_text,
     insufficient_text,
@@ -61,12 +61,6 @@ _NOT_OURS = F.text.startswith("/") | F.text.func(_pasted_key)
 _TYPED = F.text & ~_NOT_OURS
 
 Target = Message | CallbackQuery
-
-
-def _chat_id(target: Target) -> int:
-    if isinstance(target, Message):
-        return target.chat.id
-    return target.message.chat.id if target.message else target.from_user.id
 
 
 def _user_id(target: Target) -> int | None:
@@ -105,7 +99,7 @@ async def _step(
     except AuthError:
         raise
     except ProxyApiError as exc:
-        screen = await purchases.show(_chat_id(target), wizard)
+        screen = await purchases.show(chat_id_of(target), wizard)
         await _present(target, state, screen, prefix=error_text(exc))
         return
     await _present(target, state, screen)
@@ -144,7 +138,7 @@ async def pick(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, purchases: PurchaseService
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.choose(
-        _chat_id(query), _user_id(query), wizard, callback_data.step, callback_data.val,
+        chat_id_of(query), _user_id(query), wizard, callback_data.step, callback_data.val,
         busy=lambda: working(query),
     ))
 
@@ -154,31 +148,31 @@ async def turn_page(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, purchases: PurchaseService
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.turn_page(
-        _chat_id(query), wizard, callback_data.val
+        chat_id_of(query), wizard, callback_data.val
     ))
 
 
 @router.callback_query(BuyCb.filter(F.act == "back"))
 async def back(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
-    await _step(query, state, purchases, lambda wizard: purchases.back(_chat_id(query), wizard))
+    await _step(query, state, purchases, lambda wizard: purchases.back(chat_id_of(query), wizard))
 
 
 @router.callback_query(BuyCb.filter(F.act == "show"))
 async def redraw(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
-    await _step(query, state, purchases, lambda wizard: purchases.show(_chat_id(query), wizard))
+    await _step(query, state, purchases, lambda wizard: purchases.show(chat_id_of(query), wizard))
 
 
 @router.callback_query(BuyCb.filter(F.act == "clear"))
 async def clear_search(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.clear_search(
-        _chat_id(query), wizard
+        chat_id_of(query), wizard
     ))
 
 
 @router.callback_query(BuyCb.filter(F.act == "coupon"))
 async def ask_coupon(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.ask_coupon(
-        _chat_id(query), wizard
+        chat_id_of(query), wizard
     ))
 
 
@@ -187,14 +181,14 @@ async def remove_coupon(
     query: CallbackQuery, state: FSMContext, purchases: PurchaseService
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.remove_coupon(
-        _chat_id(query), _user_id(query), wizard, busy=lambda: working(query)
+        chat_id_of(query), _user_id(query), wizard, busy=lambda: working(query)
     ))
 
 
 @router.callback_query(BuyCb.filter(F.act == "requote"))
 async def requote(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.requote(
-        _chat_id(query), _user_id(query), wizard, busy=lambda: working(query)
+        chat_id_of(query), _user_id(query), wizard, busy=lambda: working(query)
     ))
 
 
@@ -203,7 +197,7 @@ async def unknown_action(
     query: CallbackQuery, state: FSMContext, purchases: PurchaseService
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.show(
-        _chat_id(query), wizard, Notice.STALE
+        chat_id_of(query), wizard, Notice.STALE
     ))
 
 
@@ -253,7 +247,7 @@ async def confirm(
     callback_answer: CallbackAnswer,
 ) -> None:
     op_id = callback_data.op_id
-    chat_id = _chat_id(query)
+    chat_id = chat_id_of(query)
 
     @contextlib.asynccontextmanager
     async def placing() -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.account import AccountService
-from bot.ui import show
+from bot.ui import chat_id_of, show
 from keyboards.callbacks import CancelCb
 from keyboards.common import main_menu
 
@@ -32,4 +32,4 @@ async def cancel_command(message: Message, state: FSMContext, accounts: AccountS
 
 @router.callback_query(CancelCb.filter())
 async def cancel_button(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
-    await _cancel(query, query.message.chat.id, state, accounts)
+    await _cancel(query, chat_id_of(query), state, accounts)

@@ -8,7 +8,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.services.account import AccountService
 from bot.services.deposits import DepositService
-from bot.ui import show, working
+from bot.ui import chat_id_of, show, working
 from bot.views.deposit import address_text, choose_currency_text
 from bot.views.format import h
 from keyboards.callbacks import DepositCb, MenuCb
@@ -25,7 +25,7 @@ async def deposit_command(message: Message, accounts: AccountService) -> None:
 
 @router.callback_query(MenuCb.filter(F.action == "deposit"))
 async def deposit_button(query: CallbackQuery, accounts: AccountService) -> None:
-    await accounts.api_for(query.message.chat.id)
+    await accounts.api_for(chat_id_of(query))
     # A new message, not an edit: the screen with the Top up button (a quote that was short
     # of money, an extend) stays usable after the top-up.
     await query.message.answer(choose_currency_text(), reply_markup=currencies_keyboard())
@@ -36,7 +36,7 @@ async def currency_chosen(
     query: CallbackQuery, callback_data: DepositCb, deposits: DepositService
 ) -> None:
     async with working(query):
-        target = await deposits.address(query.message.chat.id, callback_data.currency)
+        target = await deposits.address(chat_id_of(query), callback_data.currency)
     await show(query, address_text(target.address), address_keyboard())
     await query.message.answer_photo(
         BufferedInputFile(target.qr_png, filename="deposit-address.png"),

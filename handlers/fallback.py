@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.account import AccountService
-from bot.ui import show
+from bot.ui import chat_id_of, show
 from keyboards.common import main_menu
 
 router = Router(name=__name__)
@@ -38,7 +38,7 @@ async def stray_content(message: Message) -> None:
 
 @router.callback_query()
 async def stale_button(query: CallbackQuery, accounts: AccountService) -> None:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = chat_id_of(query)
     await show(
         query,
         _("⌛ That button is out of date. Here is a fresh menu."),

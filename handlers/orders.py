@@ -17,7 +17,7 @@ from bot.services.orders import (
     NotExtendable,
     OrdersService,
 )
-from bot.ui import show, working
+from bot.ui import chat_id_of, show, working
 from bot.views.orders import (
     credentials_chunks,
     download_caption,
@@ -62,10 +62,6 @@ router = Router(name=__name__)
 _LIST_POSITION = "orders_list"
 
 
-def _chat_id(query: CallbackQuery) -> int:
-    return query.message.chat.id if query.message else query.from_user.id
-
-
 def _private_only(query: CallbackQuery) -> None:
     # Credentials and payments never happen where others can read along.
     if query.message is None or query.message.chat.type != "private":
@@ -101,7 +97,7 @@ async def orders_command(
 async def orders_button(
     query: CallbackQuery, orders: OrdersService, clock: Clock, state: FSMContext
 ) -> None:
-    await _list(query, _chat_id(query), OrdersCb(), orders, clock, state)
+    await _list(query, chat_id_of(query), OrdersCb(), orders, clock, state)
 
 
 @router.callback_query(OrdersCb.filter(F.pick == "t"))
@@ -121,7 +117,7 @@ async def orders_page(
     clock: Clock,
     state: FSMContext,
 ) -> None:
-    await _list(query, _chat_id(query), callback_data, orders, clock, state)
+    await _list(query, chat_id_of(query), callback_data, orders, clock, state)
 
 
 # -- one order ------------------------------------------------------------------------
@@ -145,7 +141,7 @@ async def order_view(
     state: FSMContext,
 ) -> None:
     async with working(query):
-        info = await orders.details(_chat_id(query), callback_data.order_id)
+        info = await orders.details(chat_id_of(query), callback_data.order_id)
     await show(
         query,
         order_details_text(info, clock.now()),
@@ -160,7 +156,7 @@ async def _credentials(
     query: CallbackQuery, bot: Bot, order_id: str, proto: str, orders: OrdersService
 ) -> None:
     _private_only(query)
-    chat_id = _chat_id(query)
+    chat_id = chat_id_of(query)
     async with working(query):
         creds = await orders.credentials(chat_id, order_id)
     protocol = protocol_of(proto)
@@ -197,7 +193,7 @@ async def order_download_menu(
     _private_only(query)
     async with working(query):
         # Read first, so a forged or stale id is "not found" before any menu appears.
-        info = await orders.details(_chat_id(query), callback_data.order_id)
+        info = await orders.details(chat_id_of(query), callback_data.order_id)
     await show(query, download_menu_text(info.order.id), download_keyboard(info.order.id))
 
 
@@ -206,7 +202,7 @@ async def order_download(
     query: CallbackQuery, callback_data: DownloadCb, bot: Bot, orders: OrdersService
 ) -> None:
     _private_only(query)
-    chat_id = _chat_id(query)
+    chat_id = chat_id_of(query)
     order_id = callback_data.order_id
     async with working(query):
         export = await orders.download(chat_id, order_id, callback_data.fmt)
@@ -231,7 +227,7 @@ async def order_extend_menu(
     order_id = callback_data.order_id
     try:
         async with working(query):
-            menu = await orders.extend_menu(_chat_id(query), order_id)
+            menu = await orders.extend_menu(chat_id_of(query), order_id)
     except NotExtendable as exc:
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
         return
@@ -249,7 +245,7 @@ async def order_extend_period(
     try:
         async with working(query):
             quote = await orders.prepare_extend(
-                _chat_id(query), query.from_user.id, order_id, callback_data.period_id
+                chat_id_of(query), query.from_user.id, order_id, callback_data.period_id
             )
     except NotExtendable as exc:
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
@@ -264,7 +260,7 @@ async def order_extend_confirm(
     _private_only(query)
     try:
         async with working(query):
-            outcome = await orders.confirm_extend(_chat_id(query), callback_data.op_id)
+            outcome = await orders.confirm_extend(chat_id_of(query), callback_data.op_id)
     except ExtendFailed as failure:
         await show(query, extend_failed_text(failure), extend_failed_keyboard(failure))
         return

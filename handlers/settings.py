@@ -11,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGES
 from bot.services.account import AccountService
-from bot.ui import show
+from bot.ui import chat_id_of, show
 from bot.views.account import settings_text
 from keyboards.account import language_keyboard, logout_confirm_keyboard, settings_keyboard
 from keyboards.callbacks import MenuCb, SettingsCb
@@ -41,7 +41,7 @@ async def settings_command(message: Message, i18n: I18n, repos: Repositories) ->
 
 @router.callback_query(MenuCb.filter(F.action == "settings"))
 async def settings_button(query: CallbackQuery, i18n: I18n, repos: Repositories) -> None:
-    await _settings(query, query.message.chat.id, i18n, repos)
+    await _settings(query, chat_id_of(query), i18n, repos)
 
 
 @router.callback_query(SettingsCb.filter(F.action == "lang"))
@@ -58,7 +58,7 @@ async def set_language(
         return
     await repos.users.set_language(query.from_user.id, callback_data.value)
     with i18n.use_locale(callback_data.value):
-        await _settings(query, query.message.chat.id, i18n, repos)
+        await _settings(query, chat_id_of(query), i18n, repos)
 
 
 async def _ask_logout(
@@ -82,7 +82,7 @@ async def logout_command(message: Message, accounts: AccountService) -> None:
 
 @router.callback_query(SettingsCb.filter(F.action == "logout"))
 async def logout_button(query: CallbackQuery, accounts: AccountService) -> None:
-    await _ask_logout(query, accounts, query.message.chat.id)
+    await _ask_logout(query, accounts, chat_id_of(query))
 
 
 @router.callback_query(SettingsCb.filter(F.action == "logout_yes"))
@@ -90,7 +90,7 @@ async def logout_confirmed(
     query: CallbackQuery, state: FSMContext, accounts: AccountService
 ) -> None:
     await state.clear()
-    await accounts.logout(query.message.chat.id)
+    await accounts.logout(chat_id_of(query))
     await show(
         query,
         _("✅ Done: the key is forgotten. Send /start whenever you want to link one again."),

@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.services.account import AccountService
 from bot.services.errors import PrivateChatOnly
 from bot.states import LinkKey
-from bot.ui import show
+from bot.ui import chat_id_of, show
 from bot.views.account import help_text, link_prompt_text, welcome_text
 from keyboards.callbacks import MenuCb
 from keyboards.common import main_menu, only_cancel, only_home
@@ -45,7 +45,7 @@ async def menu(message: Message, state: FSMContext, accounts: AccountService) ->
 @router.callback_query(MenuCb.filter(F.action == "home"))
 async def home(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
     await state.clear()
-    chat_id = query.message.chat.id if query.message else query.from_user.id
+    chat_id = chat_id_of(query)
     linked = await accounts.is_linked(chat_id)
     chat_type = query.message.chat.type if query.message else "private"
     text = welcome_text(query.from_user.first_name, linked, chat_type)
