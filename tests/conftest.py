@@ -31,6 +31,7 @@ class BotHarness:
     def __init__(self, tg, sandbox, data_dir: Path) -> None:
         self.tg = tg
         self.sandbox = sandbox
+        self.data_dir = data_dir
         self.clock = OffsetClock()
         sandbox.state.clock = self.clock.now
         self.settings: Settings = load_settings(

@@ -304,3 +304,14 @@ async def test_graceful_stop_lets_a_running_handler_answer(harness):
                               failure="the /balance handler never started")
     await harness.restart()  # graceful: the stop waits for the handler
     await chat.wait_for_message("$8.00", timeout=10)
+
+
+async def test_no_file_the_bot_writes_holds_the_key_in_plaintext(harness):
+    chat, account = await harness.linked_chat()
+    await chat.send("/buy")
+    await chat.wait_for_message(lambda m: bool(m.buttons))
+    await harness.restart()  # checkpoints the WAL too
+    files = [p for p in harness.data_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "bot.sqlite3" for p in files)
+    for path in files:
+        assert account.api_key.encode() not in path.read_bytes(), path
