@@ -31,6 +31,7 @@ from bot.services.deposits import DepositService
 from bot.services.orders import OrdersService
 from bot.services.purchase import PurchaseService
 from bot.settings import Settings
+from bot.telegram_retry import RetryAfterMiddleware
 from handlers import build_root_router
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
@@ -170,6 +171,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
     accounts = AccountService(api_client, repos, vault)
+    bot.session.middleware(RetryAfterMiddleware(clock))
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
         events_isolation=DisabledEventIsolation(),

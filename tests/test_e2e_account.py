@@ -315,3 +315,11 @@ async def test_no_file_the_bot_writes_holds_the_key_in_plaintext(harness):
     assert any(p.name == "bot.sqlite3" for p in files)
     for path in files:
         assert account.api_key.encode() not in path.read_bytes(), path
+
+
+async def test_a_throttled_reply_is_sent_after_telegrams_retry_after(harness):
+    chat = await harness.private_chat()
+    harness.tg.fail_next("sendMessage", 1, error_code=429, retry_after=1)
+    await chat.send("/help")
+    await chat.wait_for_message("Help", timeout=10)
+    assert [r.status for r in harness.tg.calls("sendMessage")][-2:] == [429, 200]
