@@ -12,9 +12,10 @@ from storage import Repositories
 
 log = logging.getLogger(__name__)
 
-# What a pasted API key looks like: one token, no spaces, long enough to be a secret
-# (longer than any coupon code the wizard accepts).
-_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{23,127}$")
+# What a pasted API key looks like: one token, no spaces, long enough to be a secret.
+# Coupon codes are kept shorter than this, so the two never overlap.
+API_KEY_MIN_LENGTH = 24
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{%d,127}$" % (API_KEY_MIN_LENGTH - 1))
 
 
 def looks_like_api_key(text: str | None) -> bool:
