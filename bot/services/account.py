@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 # What a pasted API key looks like: one token, no spaces, long enough to be a secret.
 # Coupon codes are kept shorter than this, so the two never overlap.
 API_KEY_MIN_LENGTH = 24
-_KEY_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{%d,127}$" % (API_KEY_MIN_LENGTH - 1))
+_KEY_SHAPE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_\-.]{{{API_KEY_MIN_LENGTH - 1},127}}$")
 
 
 def looks_like_api_key(text: str | None) -> bool:
