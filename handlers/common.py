@@ -21,7 +21,9 @@ async def _cancel(
 ) -> None:
     had_state = await state.get_state() is not None
     await state.clear()
-    text = _("✖️ Cancelled.") if had_state else _("Nothing to cancel.")
+    # A Cancel button always cancels the screen it sits on (extend screens keep no state).
+    cancelled = had_state or isinstance(target, CallbackQuery)
+    text = _("✖️ Cancelled.") if cancelled else _("Nothing to cancel.")
     await show(target, text + " " + _("What next?"), main_menu(await accounts.is_linked(chat_id)))
 
 

@@ -13,7 +13,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.proxy_api import AuthError, ProxyApiError
-from bot.services.account import AccountService, looks_like_api_key
+from bot.services.account import AccountService, contains_api_key, extract_api_key
 from bot.states import LinkKey
 from bot.ui import working
 from bot.views.account import link_error_text, linked_text
@@ -31,7 +31,7 @@ async def _delete_quietly(message: Message) -> bool:
     return False
 
 
-@router.message(F.chat.type != "private", F.text.func(looks_like_api_key))
+@router.message(F.chat.type != "private", F.text.func(contains_api_key))
 async def key_in_group(message: Message) -> None:
     deleted = await _delete_quietly(message)
     text = _("🔒 Never paste an API key into a group. Send it to me in a private chat.")
@@ -52,7 +52,7 @@ async def key_received(message: Message, state: FSMContext, accounts: AccountSer
 
 # In any other state too (a wizard waiting for typed text): a pasted key must not stay in
 # the chat, and a wizard must never echo it back as a search or coupon.
-@router.message(StateFilter("*"), F.chat.type == "private", F.text.func(looks_like_api_key))
+@router.message(StateFilter("*"), F.chat.type == "private", F.text.func(contains_api_key))
 async def key_out_of_the_blue(
     message: Message, state: FSMContext, accounts: AccountService
 ) -> None:
@@ -62,10 +62,10 @@ async def key_out_of_the_blue(
 async def _process_key(
     message: Message, state: FSMContext, accounts: AccountService, *, asked: bool
 ) -> None:
-    key = (message.text or "").strip()
+    key = extract_api_key(message.text, asked=asked)
     # The key must not stay in the chat history, whatever happens next.
     await _delete_quietly(message)
-    if not looks_like_api_key(key):
+    if key is None:
         await message.answer(
             _("That does not look like an API key. Paste the key exactly as the dashboard "
               "shows it, or tap Cancel."),

@@ -108,6 +108,13 @@ class OperationRepository:
         )
         return self._from_row(row) if row else None
 
+    async def count_in_flight(self, chat_id: int) -> int:
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM operations WHERE chat_id = ? AND status = ?",
+            (chat_id, IN_FLIGHT),
+        )
+        return int(row[0]) if row else 0
+
     async def mark_interrupted(self) -> int:
         """At start-up: whatever was in flight belonged to a process that is gone."""
         return await self._db.execute(

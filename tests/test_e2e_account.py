@@ -323,3 +323,77 @@ async def test_a_throttled_reply_is_sent_after_telegrams_retry_after(harness):
     await chat.send("/help")
     await chat.wait_for_message("Help", timeout=10)
     assert [r.status for r in harness.tg.calls("sendMessage")][-2:] == [429, 200]
+
+
+async def test_key_inside_a_sentence_is_deleted_and_linked(harness):
+    chat = await harness.private_chat()
+    account = harness.new_account(Decimal("2.00"))
+    await chat.send("/buy")  # not linked: no wizard, just the hint
+    await chat.wait_for_message("No API key is linked")
+    sent = await chat.send(f"here is my key {account.api_key} thanks")
+    await chat.wait_for_deletion(sent)
+    await chat.wait_for_message("$2.00")
+    assert all(account.api_key not in m.text for m in chat.bot_messages())
+
+
+async def test_crypto_addresses_in_a_group_are_left_alone(harness):
+    user = harness.tg.user(user_id=7004, first_name="Ivy")
+    chat = harness.tg.group(chat_id=-1001234567893, title="Team", bot_is_admin=True).member(user)
+    for text in ("TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7",
+                 "0x" + "ab12" * 10,
+                 "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
+                 "9f" * 32):
+        sent = await chat.send(text)
+        await chat.expect_no_message(within=0.3)
+        assert sent.message_id not in chat.deleted_ids
+
+
+async def test_when_asked_any_single_token_is_tried_as_a_key(harness):
+    # A key of a shape the heuristics do not know (base64 with +/=) still links.
+    account = harness.sandbox.state.create_account(
+        "odd@example.com", balance=Decimal("1.50"), api_key="Zm9vYmFy+/Zm9vYmFy=="
+    )
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    sent = await chat.send(account.api_key)
+    await chat.wait_for_message("$1.50")
+    await chat.wait_for_deletion(sent)
+
+
+async def test_logout_waits_for_an_order_in_flight(harness):
+    chat, _ = await harness.linked_chat()
+    await harness.app.repos.operations.create(
+        "op-in-flight", chat_id=chat.chat_id, user_id=1, kind="order", request={}
+    )
+    assert await harness.app.repos.operations.claim("op-in-flight")
+    await chat.send("/logout")
+    ask = await chat.wait_for_message("Forget the API key")
+    await chat.click(ask, "Yes, forget")
+    await chat.wait_for_message("Already processing")
+    assert await harness.app.repos.chats.get(chat.chat_id) is not None
+    await harness.app.repos.operations.finish("op-in-flight", "done", {})
+    await chat.send("/logout")
+    ask = await chat.wait_for_message("Forget the API key")
+    await chat.click(ask, "Yes, forget")
+    await chat.wait_for_message("the key is forgotten")
+
+
+async def test_failed_link_logs_no_key_even_with_tracebacks(harness, caplog):
+    caplog.set_level(logging.DEBUG)
+    harness.sandbox.state.add_fault("GET /account", "bad_body", times=10)
+    account = harness.new_account()
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    await chat.send(account.api_key)
+    await chat.wait_for_message("Nothing was saved", timeout=10)
+    await chat.send("/balance")
+    await chat.wait_for_message("No API key is linked")
+    import traceback
+
+    for record in caplog.records:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        assert account.api_key not in text

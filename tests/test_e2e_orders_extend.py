@@ -274,3 +274,23 @@ async def test_someone_elses_confirmation_is_out_of_date_and_sends_nothing(harne
     await mine.wait_for_message("out of date", timeout=TIMEOUT)
     assert extend_requests(harness) == 0
     assert not extensions(harness, their_account)
+
+
+async def test_an_order_gone_before_confirm_is_not_found_and_nothing_is_charged(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    confirm = await quote(chat, order_id)
+    # The order disappears from the account (moved, deleted on the website).
+    harness.sandbox.state.orders.pop(order_id)
+    await chat.click(confirm, "✅ Confirm and pay")
+    await chat.wait_for_message("Not found", timeout=TIMEOUT)
+    assert extend_requests(harness) == 0 and not extensions(harness, account)
+
+
+async def test_cancel_on_an_extend_screen_says_cancelled(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    confirm = await quote(chat, order_id)
+    await chat.click(confirm, "✖️ Cancel")
+    await chat.wait_for_message("Cancelled", timeout=TIMEOUT)
+    assert extend_requests(harness) == 0

@@ -7,7 +7,7 @@ import re
 
 from bot.proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
 from bot.security import KeyVault, KeyVaultError
-from bot.services.errors import NotLinked
+from bot.services.errors import AlreadyProcessing, NotLinked
 from storage import Repositories
 
 log = logging.getLogger(__name__)
@@ -18,12 +18,37 @@ API_KEY_MIN_LENGTH = 24
 _KEY_SHAPE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_\-.]{{{API_KEY_MIN_LENGTH - 1},127}}$")
 
 
+# Crypto addresses and transaction hashes get pasted into chats too; they are not keys.
+_HEX_BLOB = re.compile(r"^(0x)?[0-9a-fA-F]{32,}$")
+_COIN_ADDRESS = re.compile(r"^(bc1[a-z0-9]{20,}|[13LMT][1-9A-HJ-NP-Za-km-z]{25,40})$")
+
+
 def looks_like_api_key(text: str | None) -> bool:
+    """Unsolicited text that is probably a pasted key (to delete it before anyone sees it)."""
     if not text:
         return False
     token = text.strip()
+    if not _KEY_SHAPE.match(token):
+        return False
     # A long run of lowercase letters is a word someone typed, not a secret.
-    return bool(_KEY_SHAPE.match(token)) and not (token.isalpha() and token.islower())
+    if token.isalpha() and token.islower():
+        return False
+    return not (_HEX_BLOB.match(token) or _COIN_ADDRESS.match(token))
+
+
+def contains_api_key(text: str | None) -> bool:
+    return bool(text) and any(looks_like_api_key(word) for word in text.split())
+
+
+def extract_api_key(text: str | None, *, asked: bool) -> str | None:
+    """The key in a message. When the bot asked for one, any single token is tried: the API
+    decides, so a key of a shape we did not foresee can still be linked."""
+    token = (text or "").strip()
+    if asked and 8 <= len(token) <= 256 and token.isprintable() and not any(
+        c.isspace() for c in token
+    ):
+        return token
+    return next((word for word in (text or "").split() if looks_like_api_key(word)), None)
 
 
 class AccountService:
@@ -89,5 +114,8 @@ class AccountService:
         return len(updates)
 
     async def logout(self, chat_id: int) -> None:
+        if await self._repos.operations.count_in_flight(chat_id):
+            # An order or extend is on its way: its receipt and local record need the chat.
+            raise AlreadyProcessing
         await self._repos.chats.forget(chat_id)
         log.info("chat %s forgot its API key", chat_id)
