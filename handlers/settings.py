@@ -16,32 +16,30 @@ from bot.views.account import settings_text
 from keyboards.account import language_keyboard, logout_confirm_keyboard, settings_keyboard
 from keyboards.callbacks import MenuCb, SettingsCb
 from keyboards.common import main_menu
-from storage import Repositories
 
 router = Router(name=__name__)
 
 
 async def _settings(
-    target: Message | CallbackQuery, chat_id: int, i18n: I18n, repos: Repositories
+    target: Message | CallbackQuery, chat_id: int, i18n: I18n, accounts: AccountService
 ) -> None:
-    link = await repos.chats.get(chat_id)
-    linked = link is not None and link.is_linked
+    link = await accounts.linked(chat_id)
     text = settings_text(
         i18n.current_locale,
-        link.api_key_masked if linked else None,
-        link.account_email if linked else None,
+        link.api_key_masked if link else None,
+        link.account_email if link else None,
     )
-    await show(target, text, settings_keyboard(linked))
+    await show(target, text, settings_keyboard(link is not None))
 
 
 @router.message(Command("settings"))
-async def settings_command(message: Message, i18n: I18n, repos: Repositories) -> None:
-    await _settings(message, message.chat.id, i18n, repos)
+async def settings_command(message: Message, i18n: I18n, accounts: AccountService) -> None:
+    await _settings(message, message.chat.id, i18n, accounts)
 
 
 @router.callback_query(MenuCb.filter(F.action == "settings"))
-async def settings_button(query: CallbackQuery, i18n: I18n, repos: Repositories) -> None:
-    await _settings(query, chat_id_of(query), i18n, repos)
+async def settings_button(query: CallbackQuery, i18n: I18n, accounts: AccountService) -> None:
+    await _settings(query, chat_id_of(query), i18n, accounts)
 
 
 @router.callback_query(SettingsCb.filter(F.action == "lang"))
@@ -51,14 +49,14 @@ async def language_menu(query: CallbackQuery, i18n: I18n) -> None:
 
 @router.callback_query(SettingsCb.filter(F.action == "setlang"))
 async def set_language(
-    query: CallbackQuery, callback_data: SettingsCb, i18n: I18n, repos: Repositories
+    query: CallbackQuery, callback_data: SettingsCb, i18n: I18n, accounts: AccountService
 ) -> None:
     if callback_data.value not in LANGUAGES:
         await show(query, _("🌐 Choose your language:"), language_keyboard(i18n.current_locale))
         return
-    await repos.users.set_language(query.from_user.id, callback_data.value)
+    await accounts.set_language(query.from_user.id, callback_data.value)
     with i18n.use_locale(callback_data.value):
-        await _settings(query, chat_id_of(query), i18n, repos)
+        await _settings(query, chat_id_of(query), i18n, accounts)
 
 
 async def _ask_logout(

@@ -9,6 +9,7 @@ from bot.proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
 from bot.security import KeyVault, KeyVaultError
 from bot.services.errors import AlreadyProcessing, NotLinked
 from storage import Repositories
+from storage.chats import ChatLink
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,13 @@ class AccountService:
         )
         log.info("chat %s linked an API key", chat_id)
         return account
+
+    async def linked(self, chat_id: int) -> ChatLink | None:
+        link = await self._repos.chats.get(chat_id)
+        return link if link is not None and link.is_linked else None
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        await self._repos.users.set_language(user_id, language)
 
     async def is_linked(self, chat_id: int) -> bool:
         link = await self._repos.chats.get(chat_id)
