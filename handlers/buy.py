@@ -21,6 +21,7 @@ from bot.services.purchase import (
     QUANTITY,
     STEPS,
     Notice,
+    OrderUnresolved,
     PurchaseFailed,
     PurchaseService,
     Screen,
@@ -35,6 +36,7 @@ from bot.views.buy import (
     purchase_failed_text,
     receipt_text,
     screen_text,
+    unresolved_text,
 )
 from bot.views.errors import error_text
 from keyboards.buy import (
@@ -43,6 +45,7 @@ from keyboards.buy import (
     purchase_failed_keyboard,
     receipt_keyboard,
     screen_keyboard,
+    unresolved_keyboard,
 )
 from keyboards.callbacks import BuyCb, ConfirmCb, MenuCb
 
@@ -86,6 +89,14 @@ async def _present(target: Target, state: FSMContext, screen: Screen, prefix: st
     await show(target, f"{prefix}\n\n{text}" if prefix else text, screen_keyboard(screen))
 
 
+async def _unresolved(target: Target, exc: OrderUnresolved) -> None:
+    """An earlier order may be placed: offer to settle it instead of anything new."""
+    text = unresolved_text(exc.quote)
+    if exc.cause is not None:
+        text = f"{error_text(exc.cause)}\n\n{text}"
+    await show(target, text, unresolved_keyboard(exc.op_id))
+
+
 async def _step(
     target: Target,
     state: FSMContext,
@@ -94,15 +105,21 @@ async def _step(
 ) -> None:
     """Run one wizard action; an API hiccup shows the reason and keeps the current step."""
     wizard = await _wizard(state)
+    prefix = ""
     try:
-        screen = await action(wizard)
-    except AuthError:
-        raise
-    except ProxyApiError as exc:
-        screen = await purchases.show(chat_id_of(target), wizard)
-        await _present(target, state, screen, prefix=error_text(exc))
+        try:
+            screen = await action(wizard)
+        except AuthError:
+            raise
+        except ProxyApiError as exc:
+            prefix = error_text(exc)
+            screen = await purchases.show(chat_id_of(target), wizard)
+    except OrderUnresolved as exc:
+        # No step of this wizard may go on before that order is settled.
+        await state.clear()
+        await _unresolved(target, exc)
         return
-    await _present(target, state, screen)
+    await _present(target, state, screen, prefix=prefix)
 
 
 # -- starting ---------------------------------------------------------------------------
@@ -115,7 +132,12 @@ async def _start(target: Target, state: FSMContext, purchases: PurchaseService) 
         chat = target.message.chat if target.message else None
     if chat is None or chat.type != "private":
         raise PrivateChatOnly
-    screen = await purchases.start(chat.id)
+    try:
+        screen = await purchases.start(chat.id)
+    except OrderUnresolved as exc:
+        await state.clear()
+        await _unresolved(target, exc)
+        return
     await state.clear()
     await _present(target, state, screen)
 
@@ -264,6 +286,13 @@ async def confirm(
         # The message already says "placing…" for the tap that is in flight.
         callback_answer.text = already_processing_text()
         return
+    except OrderUnresolved as exc:
+        # The answer was lost (or this order waits for an earlier one): only "Check
+        # status" is offered, never a way to a new quote and key.
+        if (await state.get_data()).get(_DATA_KEY, {}).get("op") in (op_id, exc.op_id):
+            await state.clear()
+        await _unresolved(query, exc)
+        return
     except InsufficientFunds as exc:
         await _keep(state, await purchases.saved_quote(chat_id, op_id))
         await show(query, insufficient_text(exc), insufficient_keyboard(op_id))
@@ -275,7 +304,7 @@ async def confirm(
     except AuthError:
         raise
     except ProxyApiError as exc:
-        # Rate limited, rejected or unreachable: the same quote (and key) stays to retry.
+        # Refused before anything was bought: the same quote (and key) stays to retry.
         await _present(query, state, await purchases.saved_quote(chat_id, op_id),
                        prefix=error_text(exc))
         return

@@ -148,11 +148,25 @@ def coupon_prompt_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[_back_cancel()])
 
 
-def placing_keyboard(op_id: str) -> InlineKeyboardMarkup:
-    button = InlineKeyboardButton(
+def _check_status(op_id: str) -> InlineKeyboardButton:
+    # The same callback as Confirm: it resends the same key, so it can never buy twice.
+    return InlineKeyboardButton(
         text=_("🔄 Check status"), callback_data=ConfirmCb(op_id=op_id).pack()
     )
-    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def placing_keyboard(op_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[_check_status(op_id)], [home_button()]])
+
+
+def unresolved_keyboard(op_id: str) -> InlineKeyboardMarkup:
+    """An order that may be placed: settle it, look it up, or leave; never a new quote."""
+    orders = InlineKeyboardButton(
+        text=_("📦 My orders"), callback_data=MenuCb(action="orders").pack()
+    )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_check_status(op_id)], [orders, home_button()]]
+    )
 
 
 def receipt_keyboard(order_id: str) -> InlineKeyboardMarkup:

@@ -115,6 +115,16 @@ class OperationRepository:
         )
         return int(row[0]) if row else 0
 
+    async def find_unresolved(self, chat_id: int, kind: str) -> Operation | None:
+        """The chat's newest operation of ``kind`` that may have reached the API without
+        its answer being known (in flight now, or interrupted/timed out)."""
+        row = await self._db.fetchone(
+            "SELECT * FROM operations WHERE chat_id = ? AND kind = ? AND status IN (?, ?)"
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (chat_id, kind, IN_FLIGHT, UNKNOWN),
+        )
+        return self._from_row(row) if row else None
+
     async def mark_interrupted(self) -> int:
         """At start-up: whatever was in flight belonged to a process that is gone."""
         return await self._db.execute(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from bot.services.errors import AlreadyProcessing
@@ -30,6 +32,9 @@ from tests.test_e2e_buy import (
 )
 
 ORDERS = "POST /orders"
+DETAILS = "GET /orders/{id}"
+UNRESOLVED = "may already be placed"
+PLACING = "Placing your order"
 
 
 def order_requests(harness) -> int:
@@ -268,17 +273,18 @@ async def test_rate_limited_keeps_the_quote_to_retry(harness):
     assert orders_of(harness, account)[0].id in receipt.text
 
 
-async def test_api_failing_keeps_the_quote_and_a_retry_buys_once(harness):
+async def test_api_failing_leaves_the_order_unresolved_and_check_status_buys_once(harness):
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "3")
     # Every attempt of the client's retry loop fails.
     harness.sandbox.state.add_fault(ORDERS, "server_error", times=3)
-    message = await tap(chat, quote, "Confirm", expect="not answering")
-    assert QUOTE in message.text and confirm_data(message) == confirm_data(quote)
+    message = await tap(chat, quote, "Confirm", expect=UNRESOLVED)
+    assert "not answering" in message.text and QUOTE not in message.text
+    assert confirm_data(message) == confirm_data(quote)
     assert (await operation(harness, op_id_of(quote))).status == UNKNOWN
     assert not orders_of(harness, account)
 
-    receipt = await tap(chat, message, "Confirm", expect=RECEIPT)
+    receipt = await tap(chat, message, "Check status", expect=RECEIPT)
     (order,) = orders_of(harness, account)
     assert order.id in receipt.text
     assert len(transactions_of(harness, account, "purchase")) == 1
@@ -295,3 +301,233 @@ async def test_an_old_quote_is_priced_again_before_buying(harness):
 
     await tap(chat, message, "Confirm", expect=RECEIPT)
     assert len(orders_of(harness, account)) == 1
+
+
+# -- an order whose answer was lost ---------------------------------------------------------
+
+
+class LoseOrderAnswers(httpx.AsyncBaseTransport):
+    """Every POST /orders reaches the sandbox (``deliver``), then its answer is lost.
+
+    The fakes cannot time out *after* the server acted, which is the case that matters:
+    the order is placed and charged, and the bot does not know.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, deliver: bool = True) -> None:
+        self.inner = inner
+        self.deliver = deliver
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "POST" or not request.url.path.endswith("/orders"):
+            return await self.inner.handle_async_request(request)
+        if self.deliver:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            await response.aclose()
+        self.lost += 1
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def lose_order_answers(harness, deliver: bool = True) -> LoseOrderAnswers:
+    http = harness.app.http
+    lossy = LoseOrderAnswers(http._transport, deliver)
+    http._transport = lossy
+    return lossy
+
+
+def restore_transport(harness, lossy: LoseOrderAnswers) -> None:
+    harness.app.http._transport = lossy.inner
+
+
+async def operations_of(harness, chat) -> int:
+    row = await harness.app.db.fetchone(
+        "SELECT COUNT(*) FROM operations WHERE chat_id = ?", (chat.chat_id,)
+    )
+    return row[0]
+
+
+def assert_unresolved_screen(message, op_id: str) -> None:
+    assert UNRESOLVED in message.text and QUOTE not in message.text
+    assert confirm_data(message) == f"bc:{op_id}"
+    assert message.button("Check status").callback_data == f"bc:{op_id}"
+    assert message.button("My orders").callback_data == "m:orders"
+    assert message.button("Menu").callback_data == "m:home"
+    texts = " ".join(message.button_texts)
+    for leading_to_a_new_key in ("Confirm", "Back", "coupon", "Try again"):
+        assert leading_to_a_new_key not in texts
+
+
+async def test_lost_answer_blocks_a_second_order_until_check_status(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    lossy = lose_order_answers(harness)
+
+    message = await tap(chat, quote, "Confirm", expect=UNRESOLVED)
+    assert "not answering" in message.text
+    assert "Quantity: 5" in message.text and "Total: $12.00" in message.text
+    assert_unresolved_screen(message, op_id)
+    assert lossy.lost >= 1 and order_requests(harness) == lossy.lost
+    assert (await operation(harness, op_id)).status == UNKNOWN
+    (placed,) = orders_of(harness, account)  # the provider did place and charge it
+
+    # Neither /buy nor the menu's Buy makes a new quote (and key) meanwhile.
+    again = await say(chat, "/buy", expect=UNRESOLVED)
+    assert_unresolved_screen(again, op_id)
+    menu = await tap(chat, again, "Menu", expect="I sell and manage")
+    again = await tap(chat, menu, "Buy proxies", expect=UNRESOLVED)
+    assert_unresolved_screen(again, op_id)
+    assert await operations_of(harness, chat) == 1
+
+    restore_transport(harness, lossy)
+    receipt = await tap(chat, again, "Check status", expect=RECEIPT)
+    assert placed.id in receipt.text
+    assert orders_of(harness, account) == [placed]
+    assert len(transactions_of(harness, account, "purchase")) == 1
+    assert account.balance == Decimal("88.00")
+    assert (await operation(harness, op_id)).status == DONE
+    assert await harness.app.repos.orders.get(chat.chat_id, placed.id) is not None
+
+    # Settled: buying works again.
+    await say(chat, "/buy", expect="Which proxies")
+
+
+async def placed_then_killed(harness, chat, account, quote):
+    """Confirm; the provider places the order; the bot dies before it hears so."""
+    harness.sandbox.state.add_fault(DETAILS, "latency", delay_seconds=1.0)
+    handle = await chat.click(quote, "Confirm")
+    placing = await chat.wait_for_message(final(PLACING), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    await until(lambda: len(orders_of(harness, account)) == 1, what="the placed order")
+    await until(lambda: harness.sandbox.state.request_counts.get(DETAILS),
+                what="the details request")
+    await harness.restart(kill=True)
+    assert (await operation(harness, op_id_of(quote))).status == UNKNOWN
+    return placing
+
+
+async def test_placing_screen_offers_check_status_and_the_menu(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "1")
+    harness.sandbox.state.add_fault(ORDERS, "latency", delay_seconds=1.0)
+    handle = await chat.click(quote, "Confirm")
+    placing = await chat.wait_for_message(final(PLACING), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert placing.button("Check status").callback_data == confirm_data(quote)
+    assert placing.button("Menu").callback_data == "m:home"
+    await chat.wait_until(lambda c: RECEIPT in c.message(quote.message_id).text,
+                          timeout=TIMEOUT, what="the receipt")
+    assert len(orders_of(harness, account)) == 1
+
+
+async def test_back_and_a_new_quantity_after_a_kill_make_no_second_order(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    back = quote.button("Back").callback_data
+    placing = await placed_then_killed(harness, chat, account, quote)
+    (placed,) = orders_of(harness, account)
+
+    # The wizard survived the crash at the quote: an old Back still leads to the quantity,
+    # but a new quantity is not priced while the first order is unresolved.
+    handle = await chat.click_forged(back, message=placing)
+    await chat.wait_for_message(final("How many proxies"), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    message = await say(chat, "4", expect=UNRESOLVED)
+    assert_unresolved_screen(message, op_id)
+    assert "Quantity: 5" in message.text
+    assert await operations_of(harness, chat) == 1
+    assert (await operation(harness, op_id)).status == UNKNOWN
+
+    receipt = await tap(chat, message, "Check status", expect=RECEIPT)
+    assert placed.id in receipt.text
+    assert orders_of(harness, account) == [placed]
+    assert len(transactions_of(harness, account, "purchase")) == 1
+
+
+@pytest.mark.parametrize("refusal", ["rate_limited", "banned"])
+async def test_a_refused_resend_keeps_the_order_unresolved(harness, refusal):
+    chat, account = await buyer(harness)
+    state = harness.sandbox.state
+    if refusal == "rate_limited":
+        state.configure_rate_limits(orders=1)  # the first order takes the only token
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    placing = await placed_then_killed(harness, chat, account, quote)
+    (placed,) = orders_of(harness, account)
+    if refusal == "banned":
+        state.update_account(account.id, banned=True)
+
+    # 429 and 401/403 come before the server looks at the Idempotency-Key: they say
+    # nothing about the first attempt, so the order stays unresolved.
+    message = await tap(chat, placing, "Check status", expect=UNRESOLVED)
+    if refusal == "rate_limited":
+        assert "Too many requests" in message.text and "try again in" in message.text
+    else:
+        assert "banned" in message.text
+    assert_unresolved_screen(message, op_id)
+    assert (await operation(harness, op_id)).status == UNKNOWN
+    again = await say(chat, "/buy", expect=UNRESOLVED)
+    assert await operations_of(harness, chat) == 1
+
+    if refusal == "rate_limited":
+        state.configure_rate_limits(orders=10)  # buckets restart full
+    else:
+        state.update_account(account.id, banned=False)
+    receipt = await tap(chat, again, "Check status", expect=RECEIPT)
+    assert placed.id in receipt.text
+    assert orders_of(harness, account) == [placed]
+    assert len(transactions_of(harness, account, "purchase")) == 1
+    assert (await operation(harness, op_id)).status == DONE
+
+
+async def test_insufficient_funds_on_a_resend_proves_nothing_was_placed(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    op_id = op_id_of(quote)
+    lossy = lose_order_answers(harness, deliver=False)  # lost before the server saw it
+    message = await tap(chat, quote, "Confirm", expect=UNRESOLVED)
+    assert (await operation(harness, op_id)).status == UNKNOWN
+    assert not orders_of(harness, account) and order_requests(harness) == 0
+
+    restore_transport(harness, lossy)
+    harness.sandbox.state.update_account(account.id, balance="1.00")
+    # A key the server had seen would get its first answer replayed, not a 402.
+    message = await tap(chat, message, "Check status", expect="This order costs")
+    assert "Nothing was charged" in message.text
+    assert (await operation(harness, op_id)).status == PENDING
+    assert not orders_of(harness, account)
+    await say(chat, "/buy", expect="Which proxies")  # nothing blocks a new order
+
+
+async def test_order_placed_during_a_logout_still_shows_the_receipt(harness, caplog):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "2")
+    harness.sandbox.state.add_fault(DETAILS, "latency", delay_seconds=1.0)
+    handle = await chat.click(quote, "Confirm")
+    await handle.wait_answer(timeout=TIMEOUT)
+    await until(lambda: harness.sandbox.state.request_counts.get(DETAILS),
+                what="the details request")
+    # The chat's row goes (a logout on another device) while the order is being recorded.
+    await harness.app.repos.chats.forget(chat.chat_id)
+    with caplog.at_level(logging.WARNING, logger="bot.services.purchase"):
+        receipt = await chat.wait_for_message(final(RECEIPT), timeout=TIMEOUT)
+    (order,) = orders_of(harness, account)
+    assert order.id in receipt.text
+    assert "local copy not saved (IntegrityError)" in caplog.text
+    assert await harness.app.repos.orders.get(chat.chat_id, order.id) is None
+
+
+async def test_a_quote_never_buys_on_an_account_linked_after_it(harness):
+    chat, first = await buyer(harness)
+    quote = await ipv4_quote(chat, "2")
+    op_id = op_id_of(quote)
+    second = harness.new_account(Decimal("50.00"))
+    await chat.send(second.api_key)  # relinks the chat to another account
+    await chat.wait_for_message(final("$50.00"), timeout=TIMEOUT)
+    await chat.click(quote, "Confirm")
+    await chat.wait_for_message(final("out of date"), timeout=TIMEOUT)
+    assert order_requests(harness) == 0
+    assert not orders_of(harness, first) and not orders_of(harness, second)
+    assert (await operation(harness, op_id)).status == FAILED

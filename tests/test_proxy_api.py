@@ -1062,3 +1062,29 @@ async def test_aclose_keeps_the_shared_http_client_open(
         account = await second.for_key(sandbox_account.api_key).get_account()
     assert account.balance == Decimal("100.00")
     assert not http.is_closed
+
+
+async def test_a_refusal_after_an_unanswered_attempt_is_marked(clock: ManualClock) -> None:
+    """A 429 after a timed-out create says nothing about whether the order was placed."""
+    answers = iter(["timeout", "throttled"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if next(answers) == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return envelope_error(429, "RATE_LIMITED", headers={"Retry-After": "3600"})
+
+    http, client = mock_client(handler, clock)
+    request = OrderRequest(type="ipv4", country_id=1, period_id=1, quantity=1)
+    with pytest.raises(RateLimited) as caught:
+        await client.for_key("pk_test_0123456789abcdef").create_order(request, "idem-1")
+    assert caught.value.after_unanswered_attempt is True
+    await http.aclose()
+
+    http, client = mock_client(
+        lambda request: envelope_error(429, "RATE_LIMITED", headers={"Retry-After": "3600"}),
+        clock,
+    )
+    with pytest.raises(RateLimited) as caught:
+        await client.for_key("pk_test_0123456789abcdef").create_order(request, "idem-2")
+    assert caught.value.after_unanswered_attempt is False
+    await http.aclose()

@@ -16,7 +16,7 @@ from bot.clock import ManualClock
 from bot.security import KEY_FILE_NAME, KeyVault, KeyVaultError, load_vault
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
-from storage.operations import DONE, IN_FLIGHT, PENDING, UNKNOWN
+from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN
 from storage.orders import LocalOrder
 
 
@@ -171,3 +171,33 @@ async def test_purge_keeps_recent_and_unresolved_operations(repos, clock):
     assert await repos.operations.get("old-unknown") is not None
     assert await repos.operations.get("fresh") is not None
     assert await repos.operations.get("old-done") is None
+
+
+async def test_find_unresolved_is_the_newest_in_flight_or_unknown_of_its_chat_and_kind(
+    repos, clock
+):
+    ops = repos.operations
+    for chat_id in (5, 6):
+        await repos.chats.link(chat_id, api_key_enc=b"x", api_key_masked=None,
+                               account_email=None, linked_by=None)
+    assert await ops.find_unresolved(5, "order") is None
+    for op_id, status in [
+        ("done", DONE), ("failed", FAILED), ("pending", PENDING), ("older", UNKNOWN)
+    ]:
+        await ops.create(op_id, chat_id=5, user_id=1, kind="order", request={})
+        if status != PENDING:
+            await ops.finish(op_id, status)
+        clock.advance(timedelta(seconds=1))
+    await ops.create("extend", chat_id=5, user_id=1, kind="extend", request={})
+    await ops.finish("extend", UNKNOWN)
+    await ops.create("elsewhere", chat_id=6, user_id=1, kind="order", request={})
+    await ops.finish("elsewhere", UNKNOWN)
+    assert (await ops.find_unresolved(5, "order")).op_id == "older"
+
+    clock.advance(timedelta(seconds=1))
+    await ops.create("newer", chat_id=5, user_id=1, kind="order", request={})
+    assert await ops.claim("newer")
+    assert (await ops.find_unresolved(5, "order")).op_id == "newer"  # in flight counts too
+    await ops.finish("newer", DONE)
+    await ops.finish("older", PENDING)
+    assert await ops.find_unresolved(5, "order") is None

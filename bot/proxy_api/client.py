@@ -28,6 +28,7 @@ from bot.proxy_api.errors import (
     BadResponse,
     ProxyApiError,
     RateLimited,
+    ServerError,
     TransportError,
     Unauthorized,
 )
@@ -163,6 +164,10 @@ def _max_age(headers: httpx.Headers) -> float:
         return DEFAULT_REFERENCE_TTL
 
 
+# Attempts that end like this may have been acted on by the server.
+_UNANSWERED = (TransportError, ServerError, BadResponse)
+
+
 class ProxyApiClient:
     """Shared state for all keys: HTTP pool, buckets per key, retry policy, reference cache."""
 
@@ -233,6 +238,9 @@ class ProxyApiClient:
         retries = 0
         rate_limit_retries = 0
         rate_limit_waited = 0.0
+        # Set once an attempt ended without a usable answer: the server may have acted on
+        # it, so a later refusal (429, 401) says nothing about whether the request happened.
+        unanswered = False
         while True:
             # Every attempt is a request the server counts, retries included.
             await limiter.acquire(call.scope)
@@ -243,13 +251,16 @@ class ProxyApiClient:
                     call.replay, exc.retry_after, rate_limit_retries, rate_limit_waited
                 )
                 if delay is None:
+                    exc.after_unanswered_attempt = unanswered
                     raise
                 rate_limit_retries += 1
                 rate_limit_waited += delay
                 reason = "rate limited"
             except ProxyApiError as exc:
                 if not policy.should_retry(call.replay, exc, retries):
+                    exc.after_unanswered_attempt = unanswered
                     raise
+                unanswered = unanswered or isinstance(exc, _UNANSWERED)
                 retries += 1
                 delay = policy.backoff(retries)
                 reason = type(exc).__name__

@@ -14,6 +14,8 @@ class ProxyApiError(Exception):
     """Base of every error raised by the API client."""
 
     code: str = "ERROR"
+    # True when an earlier attempt of the same call got no usable answer (see the client).
+    after_unanswered_attempt: bool = False
 
     def __init__(
         self,

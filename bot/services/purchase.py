@@ -5,6 +5,10 @@ mid-wizard continues where the user was. Every quote records an operation (kind
 "order") whose id is the Idempotency-Key of POST /orders: a second tap, a retry after a
 timeout or a tap after a restart all resend that same key, and ``claim()`` lets only one
 of them talk to the API at a time.
+
+An order whose answer was lost (``unknown``) may already be placed and charged. Until a
+resend of its key settles it, the chat gets no new key (``OrderUnresolved``): a new quote
+would be a second order that the provider has every reason to accept.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -108,6 +113,22 @@ class Notice(StrEnum):
     COUPON_REJECTED = "coupon_rejected"
     COUPON_APPLIED = "coupon_applied"
     REQUOTED = "requoted"
+
+
+class OrderUnresolved(BotError):
+    """An order of this chat may already be placed; it must be settled before a new one.
+
+    ``op_id`` is its key (a resend settles it), ``quote`` what was ordered and ``cause``
+    the API error of the attempt that just ended without an answer, if any.
+    """
+
+    def __init__(
+        self, op_id: str, quote: QuoteView | None = None, cause: ProxyApiError | None = None
+    ) -> None:
+        super().__init__("an earlier order is unresolved")
+        self.op_id = op_id
+        self.quote = quote
+        self.cause = cause
 
 
 class PurchaseFailed(BotError):
@@ -412,6 +433,7 @@ class PurchaseService:
 
     async def start(self, chat_id: int) -> Screen:
         await self._accounts.api_for(chat_id)  # not linked: say so before the first step
+        await self._ensure_resolved(chat_id)
         return Screen(Wizard())
 
     async def show(self, chat_id: int, wizard: Wizard, notice: Notice | None = None) -> Screen:
@@ -544,21 +566,43 @@ class PurchaseService:
         settled = self._settled(op)
         if settled is not None:
             return settled
-        if op.status == PENDING and self._clock.now() - op.created_at > QUOTE_TTL:
-            return await self._refresh_expired(chat_id, user_id, op, busy)
+        if op.status == PENDING:
+            # Another order of this chat may be placed already: settle it first.
+            await self._ensure_resolved(chat_id)
+            if self._clock.now() - op.created_at > QUOTE_TTL:
+                return await self._refresh_expired(chat_id, user_id, op, busy)
         api = await self._accounts.api_for(chat_id)
-        if op.status == IN_FLIGHT or not await self._repos.operations.claim(
-            op_id, (PENDING, UNKNOWN)
-        ):
+        if op.request.get("key_id", api.key_id) != api.key_id:
+            # The chat linked another account since this quote: never buy on that one.
+            await self._drop(op_id, "relinked")
+            raise StaleAction
+        claimed_from = None if op.status == IN_FLIGHT else await self._claim(op_id)
+        if claimed_from is None:
             # Someone else holds it; it may have finished between our read and the claim.
             latest = await self._operation(chat_id, op_id)
             settled = self._settled(latest)
             if settled is not None:
                 return settled
             raise AlreadyProcessing
-        return await self._place(api, op, busy)
+        return await self._place(api, op, claimed_from, busy)
 
-    async def _place(self, api: ProxyApi, op: Operation, busy: Busy) -> Receipt:
+    async def _drop(self, op_id: str, why: str) -> None:
+        if await self._claim(op_id) is not None:
+            await self._repos.operations.finish(op_id, FAILED, {"failure": why})
+
+    async def _claim(self, op_id: str) -> str | None:
+        """Claim the operation; the status it was claimed from, or None when taken.
+
+        ``unknown`` is tried first so that a resend is never mistaken for a first attempt.
+        """
+        for status in (UNKNOWN, PENDING):
+            if await self._repos.operations.claim(op_id, (status,)):
+                return status
+        return None
+
+    async def _place(
+        self, api: ProxyApi, op: Operation, claimed_from: str, busy: Busy
+    ) -> Receipt:
         ops = self._repos.operations
         request = OrderRequest.model_validate(op.request["body"])
         try:
@@ -569,13 +613,28 @@ class PurchaseService:
             await ops.finish(op.op_id, FAILED, {"failure": "upstream", "refunded": exc.refunded})
             log.warning("chat %s: order %s failed upstream", op.chat_id, op.op_id)
             raise PurchaseFailed(exc.refunded) from exc
-        except (InsufficientFunds, RateLimited, ValidationError, AuthError, NotFound):
-            # Answered before anything was bought: the same key may simply be sent again.
+        except (InsufficientFunds, ValidationError, NotFound):
+            # A repeated key gets the first answer replayed, so a business error proves no
+            # order was placed with it: the same key may simply be sent again.
             await ops.finish(op.op_id, PENDING)
             raise
+        except (RateLimited, AuthError) as exc:
+            # Refused before the server looked at the key. For a first attempt that means
+            # nothing was bought; after a lost answer it says nothing about the first one.
+            if claimed_from == PENDING and not exc.after_unanswered_attempt:
+                await ops.finish(op.op_id, PENDING)
+                raise
+            await ops.finish(op.op_id, UNKNOWN)
+            log.warning("chat %s: order %s still unresolved (%s)", op.chat_id, op.op_id, exc.code)
+            raise OrderUnresolved(op.op_id, self._quote_of(op), exc) from exc
+        except ProxyApiError as exc:
+            # Timeout, 5xx or a garbled answer: the server may have placed the order, and
+            # only a resend with the same key can tell.
+            await ops.finish(op.op_id, UNKNOWN)
+            log.warning("chat %s: order %s answer lost (%s)", op.chat_id, op.op_id, exc.code)
+            raise OrderUnresolved(op.op_id, self._quote_of(op), exc) from exc
         except BaseException:
-            # The request may have reached the server (timeout, crash): only a resend with
-            # the same key can tell, so the next tap may claim it again.
+            # A crash or cancellation mid-request: the next tap may claim it again.
             await ops.finish(op.op_id, UNKNOWN)
             raise
         await ops.finish(op.op_id, DONE, receipt.to_dict(), order_id=created.order_id)
@@ -604,21 +663,28 @@ class PurchaseService:
             expires_at = now + timedelta(days=days) if days else None
             status, created_at = "active", now
             quantity = view.quantity or (int(view.traffic) if view.traffic else 1)
-        await self._repos.orders.upsert(
-            LocalOrder(
-                order_id=created.order_id,
-                chat_id=op.chat_id,
-                type=view.type,
-                status=status,
-                quantity=quantity,
-                country_id=view.country_id,
-                country_name=view.country,
-                period_id=view.period_id,
-                charged=created.charged,
-                expires_at=expires_at,
-                created_at=created_at,
-            )
+        local = LocalOrder(
+            order_id=created.order_id,
+            chat_id=op.chat_id,
+            type=view.type,
+            status=status,
+            quantity=quantity,
+            country_id=view.country_id,
+            country_name=view.country,
+            period_id=view.period_id,
+            charged=created.charged,
+            expires_at=expires_at,
+            created_at=created_at,
         )
+        try:
+            await self._repos.orders.upsert(local)
+        except sqlite3.Error as exc:
+            # The order is placed and paid whatever happens here (say, the chat was logged
+            # out meanwhile, so its row is gone); /orders still lists it from the API.
+            log.warning(
+                "chat %s: order %s placed; local copy not saved (%s)",
+                op.chat_id, created.order_id, type(exc).__name__,
+            )
         return Receipt(
             order_id=created.order_id,
             type=view.type,
@@ -652,6 +718,19 @@ class PurchaseService:
         return replace(screen, notice=Notice.REQUOTED)
 
     # -- internals ------------------------------------------------------------------------
+
+    async def _ensure_resolved(self, chat_id: int) -> None:
+        """OrderUnresolved while an order of the chat may be placed without our knowing."""
+        op = await self._repos.operations.find_unresolved(chat_id, OPERATION_KIND)
+        if op is not None:
+            raise OrderUnresolved(op.op_id, self._quote_of(op))
+
+    @staticmethod
+    def _quote_of(op: Operation) -> QuoteView | None:
+        try:
+            return QuoteView.from_dict(op.request["view"])
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return None  # only shown to remind the user; the key is what matters
 
     async def _operation(self, chat_id: int, op_id: str) -> Operation:
         op = await self._repos.operations.get(op_id) if op_id else None
@@ -716,8 +795,12 @@ class PurchaseService:
         if step in (QUOTE, COUPON):
             if wizard.op_id is None:
                 return await self._screen(chat_id, replace(wizard, step=TYPE), notice)
-            saved = await self.saved_quote(chat_id, wizard.op_id)
-            return Screen(wizard, quote=saved.quote, notice=notice, detail=detail)
+            op = await self._operation(chat_id, wizard.op_id)
+            if op.status in (IN_FLIGHT, UNKNOWN):
+                # Its Confirm went out: the quote's buttons would lead to a new key.
+                raise OrderUnresolved(op.op_id, self._quote_of(op))
+            quote = QuoteView.from_dict(op.request["view"])
+            return Screen(wizard, quote=quote, notice=notice, detail=detail)
         if step == TYPE or wizard.sel.type is None:
             return Screen(replace(wizard, step=TYPE), notice=notice, detail=detail)
         if reference is None:
@@ -747,6 +830,9 @@ class PurchaseService:
             return await self._enter(chat_id, replace(wizard, op_id=None), missing)
         assert sel.type is not None
         api = await self._accounts.api_for(chat_id)
+        # Checked before a new key exists: a new quote while an earlier order may be
+        # placed would be a second order (and superseding only touches pending ones).
+        await self._ensure_resolved(chat_id)
         request = sel.to_request()
         async with busy():
             reference = await api.get_reference(sel.type)
@@ -764,6 +850,8 @@ class PurchaseService:
                 "body": request.to_body(),
                 "wizard": stored_wizard.to_dict(),
                 "view": view.to_dict(),
+                # Which account the quote was for (a digest, never the key itself).
+                "key_id": api.key_id,
             },
         )
         if wizard.op_id and wizard.op_id != op_id:

@@ -249,6 +249,31 @@ def placing_text() -> str:
     )
 
 
+def unresolved_text(quote: QuoteView | None) -> str:
+    """An earlier order may be placed already; a resend of its key settles it."""
+    lines = [
+        _(
+            "⚠️ <b>Your last order may already be placed.</b>\n"
+            "I sent it to 1001Proxy but did not get the answer. Tap “Check status” to "
+            "finish it — it is never charged twice — or look in /orders."
+        )
+    ]
+    if quote is not None:
+        lines.append("")
+        lines.append(_("Type: {value}").format(value=type_label(quote.type)))
+        if quote.tarif:
+            lines.append(_("Package: {value}").format(value=h(quote.tarif)))
+        if quote.country:
+            name = country_label(h(quote.country), quote.country_code)
+            lines.append(_("Country: {value}").format(value=name))
+        if quote.period:
+            lines.append(_("Period: {value}").format(value=h(quote.period)))
+        if quote.quantity is not None and not quote.tarif:
+            lines.append(_("Quantity: {value}").format(value=quote.quantity))
+        lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
+    return "\n".join(lines)
+
+
 def already_processing_text() -> str:
     return _("⏳ Already processing this order, one moment…")
 
