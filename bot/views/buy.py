@@ -249,6 +249,21 @@ def placing_text() -> str:
     )
 
 
+def _order_summary(order: QuoteView | Receipt) -> list[str]:
+    """Type, package or country, period and quantity: the lines every order screen shares."""
+    lines = [_("Type: {value}").format(value=type_label(order.type))]
+    if order.tarif:
+        lines.append(_("Package: {value}").format(value=h(order.tarif)))
+    if order.country:
+        name = country_label(h(order.country), order.country_code)
+        lines.append(_("Country: {value}").format(value=name))
+    if order.period:
+        lines.append(_("Period: {value}").format(value=h(order.period)))
+    if order.quantity is not None and not order.tarif:
+        lines.append(_("Quantity: {value}").format(value=order.quantity))
+    return lines
+
+
 def unresolved_text(quote: QuoteView | None) -> str:
     """An earlier order may be placed already; a resend of its key settles it."""
     lines = [
@@ -260,16 +275,7 @@ def unresolved_text(quote: QuoteView | None) -> str:
     ]
     if quote is not None:
         lines.append("")
-        lines.append(_("Type: {value}").format(value=type_label(quote.type)))
-        if quote.tarif:
-            lines.append(_("Package: {value}").format(value=h(quote.tarif)))
-        if quote.country:
-            name = country_label(h(quote.country), quote.country_code)
-            lines.append(_("Country: {value}").format(value=name))
-        if quote.period:
-            lines.append(_("Period: {value}").format(value=h(quote.period)))
-        if quote.quantity is not None and not quote.tarif:
-            lines.append(_("Quantity: {value}").format(value=quote.quantity))
+        lines += _order_summary(quote)
         lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
     return "\n".join(lines)
 
@@ -283,17 +289,8 @@ def receipt_text(receipt: Receipt) -> str:
         _("✅ <b>Order placed!</b>"),
         "",
         _("Order: <code>{order_id}</code>").format(order_id=h(receipt.order_id)),
-        _("Type: {value}").format(value=type_label(receipt.type)),
+        *_order_summary(receipt),
     ]
-    if receipt.tarif:
-        lines.append(_("Package: {value}").format(value=h(receipt.tarif)))
-    if receipt.country:
-        name = country_label(h(receipt.country), receipt.country_code)
-        lines.append(_("Country: {value}").format(value=name))
-    if receipt.period:
-        lines.append(_("Period: {value}").format(value=h(receipt.period)))
-    if receipt.quantity is not None and not receipt.tarif:
-        lines.append(_("Quantity: {value}").format(value=receipt.quantity))
     lines.append(_("Charged: <b>{value}</b>").format(value=usd(receipt.charged)))
     if receipt.balance is not None:
         lines.append(_("New balance: {value}").format(value=usd(receipt.balance)))
