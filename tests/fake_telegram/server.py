@@ -716,6 +716,7 @@ class FakeBotApi:
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        announced = False
         while True:
             changed = self._changed
             for update in [u for u in self.pending_updates if not self._allowed(u)]:
@@ -735,7 +736,12 @@ class FakeBotApi:
             if self._stopping or remaining <= 0:
                 return []
             self.long_polls_waiting += 1
-            self._bump()  # lets tests wait for "the bot is parked in a long poll"
+            if not announced:
+                # Lets tests wait for "the bot is parked in a long poll". Our own bump must
+                # not wake us: wait on the event that comes after it, or this loop spins.
+                self._bump()
+                changed = self._changed
+                announced = True
             try:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), remaining)
