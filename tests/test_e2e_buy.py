@@ -435,7 +435,12 @@ async def test_coupon_accepted(harness):
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [("BOGUS", "unknown coupon"), ("SPRING2024", "coupon has expired")],
+    [
+        ("BOGUS", "unknown coupon"),
+        ("SPRING2024", "coupon has expired"),
+        # The longest code a coupon may be: never mistaken for a pasted API key.
+        ("BLACKFRIDAY2025MEGASALE", "unknown coupon"),
+    ],
 )
 async def test_coupon_rejected_keeps_the_quote_without_it(harness, code, reason):
     chat, account = await buyer(harness)

@@ -44,7 +44,7 @@ from bot.proxy_api import (
     UpstreamError,
     ValidationError,
 )
-from bot.services.account import AccountService
+from bot.services.account import API_KEY_MIN_LENGTH, AccountService
 from bot.services.errors import AlreadyProcessing, BotError, StaleAction
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, Operation
@@ -90,7 +90,8 @@ SERVICE_TYPES: tuple[str, ...] = ("shared", "dedicated")
 PROTOCOLS: tuple[str, ...] = ("HTTPS", "SOCKS5")
 COUNTRIES_PER_PAGE = 10
 MAX_SEARCH_LENGTH = 40
-MAX_COUPON_LENGTH = 32
+# Shorter than any API key, so a typed coupon is never taken for a pasted key.
+MAX_COUPON_LENGTH = API_KEY_MIN_LENGTH - 1
 _COUPON_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # Prices may change; a quote older than this is priced again before anything is bought.
 QUOTE_TTL = timedelta(minutes=30)
