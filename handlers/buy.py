@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.proxy_api import AuthError, InsufficientFunds, ProxyApiError
-from bot.services.account import looks_like_api_key
+from bot.services.account import contains_api_key
 from bot.services.errors import AlreadyProcessing, PrivateChatOnly, StaleAction
 from bot.services.purchase import (
     COUNTRY,
@@ -53,14 +53,9 @@ router = Router(name=__name__)
 
 _STATES = {step: getattr(Buy, step) for step in STEPS}
 _DATA_KEY = "buy"
-# Text the user typed in the wizard: commands go on to their own handlers, and a pasted
-# API key is never taken as a search or a coupon (which would echo it back).
-def _pasted_key(text: str) -> bool:
-    # A long number is a (bad) quantity, not a key.
-    return looks_like_api_key(text) and not text.strip().isdigit()
-
-
-_NOT_OURS = F.text.startswith("/") | F.text.func(_pasted_key)
+# Text the user typed in the wizard: commands go on to their own handlers, and text with a
+# pasted API key belongs to the link router (it deletes it), never to a search or coupon.
+_NOT_OURS = F.text.startswith("/") | F.text.func(contains_api_key)
 _TYPED = F.text & ~_NOT_OURS
 
 Target = Message | CallbackQuery
