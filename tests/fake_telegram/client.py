@@ -767,8 +767,13 @@ class FakeTelegram(FakeBotApi):
         return {qid: r.answer for qid, r in self.callback_queries.items() if r.answer}
 
     def unanswered_callbacks(self) -> list[str]:
-        """Ids of injected callback queries the bot never answered (spinner left spinning)."""
-        return [qid for qid, r in self.callback_queries.items() if r.answer is None]
+        """Ids of callback queries the bot never answered (spinner left spinning).
+
+        Expired queries are not counted: Telegram no longer lets anyone answer them.
+        """
+        return [
+            qid for qid, r in self.callback_queries.items() if r.answer is None and not r.expired
+        ]
 
     def calls(self, method: str | None = None, *, ok: bool | None = None) -> list[RecordedRequest]:
         """Recorded requests of ``method`` (case-insensitive); all but getUpdates if None."""

@@ -147,6 +147,7 @@ class _Fault:
     error_code: int
     description: str
     retry_after: int | None
+    disconnect: bool = False
 
 
 class FakeBotApi:
@@ -302,11 +303,17 @@ class FakeBotApi:
         error_code: int = 429,
         description: str | None = None,
         retry_after: int | None = None,
+        disconnect: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` ("*" = any but getUpdates) fail.
 
         429 defaults to ``retry_after=1`` (aiogram raises TelegramRetryAfter); 5xx to a
-        Telegram-style server error (TelegramServerError).
+        Telegram-style server error (TelegramServerError); 403 to "bot was blocked by the
+        user"; other codes to a 400-style text unless ``description`` is given — e.g.
+        ``f"Bad Request: {QUERY_TOO_OLD}"`` on answerCallbackQuery, which also expires that
+        query as Telegram does. ``disconnect=True`` drops the connection without an answer,
+        as a network failure or timeout looks to the bot (TelegramNetworkError); it is
+        recorded with status 0.
         """
         if error_code == 429 and retry_after is None:
             retry_after = 1
@@ -319,17 +326,38 @@ class FakeBotApi:
                 description = "Forbidden: bot was blocked by the user"
             else:
                 description = "Bad Request: injected failure"
-        self._faults.append(_Fault(method.lower(), times, error_code, description, retry_after))
+        if disconnect:
+            description = "connection dropped (injected)"
+        self._faults.append(
+            _Fault(method.lower(), times, error_code, description, retry_after, disconnect)
+        )
 
-    def _take_fault(self, method: str) -> ApiError | None:
+    def _take_fault(self, method: str) -> _Fault | None:
         for fault in self._faults:
             matches = fault.method == method or (fault.method == "*" and method != "getupdates")
             if matches and fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
-                return ApiError(fault.error_code, fault.description, retry_after=fault.retry_after)
+                return fault
         return None
+
+    def _apply_fault(
+        self, request: web.Request, method: str, params: dict[str, Any], fault: _Fault
+    ) -> web.Response:
+        if method.lower() == "answercallbackquery" and QUERY_TOO_OLD in fault.description:
+            # Telegram will never accept an answer to it now: it is no longer "unanswered".
+            record = self.callback_queries.get(str(params.get("callback_query_id") or ""))
+            if record is not None:
+                record.expired = True
+        if not fault.disconnect:
+            error = ApiError(fault.error_code, fault.description, retry_after=fault.retry_after)
+            return self._finish(method, params, error=error)
+        self._record(method, params, 0, {"ok": False, "description": fault.description})
+        if request.transport is not None:
+            request.transport.close()
+        # Nobody reads this: the client already lost the connection.
+        return web.Response(status=500)
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -346,7 +374,7 @@ class FakeBotApi:
             return self._finish(method, params, error=not_found())
         fault = self._take_fault(method.lower())
         if fault is not None:
-            return self._finish(method, params, error=fault)
+            return self._apply_fault(request, method, params, fault)
         try:
             result = await handler(params)
         except ApiError as exc:
@@ -366,6 +394,12 @@ class FakeBotApi:
             status = 200
         else:
             body, status = error.payload(), error.error_code
+        self._record(method, params, status, body)
+        return web.json_response(body, status=status)
+
+    def _record(
+        self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]
+    ) -> None:
         self.requests.append(
             RecordedRequest(
                 seq=self._next_seq(),
@@ -377,7 +411,6 @@ class FakeBotApi:
             )
         )
         self._bump()
-        return web.json_response(body, status=status)
 
     async def _read_params(self, request: web.Request) -> dict[str, Any]:
         raw: dict[str, Any] = dict(request.query)
@@ -957,10 +990,24 @@ class FakeBotApi:
         )
         return query_id
 
+    def expire_callback_queries(self) -> list[str]:
+        """Forget every unanswered tap, as Telegram does when nobody answers in time.
+
+        What a bot that was down meets on its return: the taps are still delivered as
+        updates, but answering them fails with "query is too old ...". Returns their ids.
+        """
+        expired = []
+        for query_id, record in self.callback_queries.items():
+            if record.answer is None and not record.expired:
+                record.expired = True
+                expired.append(query_id)
+        self._bump()
+        return expired
+
     async def _answer_callback_query(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id") or "")
         record = self.callback_queries.get(query_id)
-        if record is None or record.answer is not None:
+        if record is None or record.answer is not None or record.expired:
             raise bad_request(QUERY_TOO_OLD)
         text = _opt_str(params.get("text"))
         if text is not None and len(text) > MAX_CALLBACK_ANSWER:

@@ -108,6 +108,8 @@ class CallbackRecord:
     message_id: int | None
     data: str | None
     answer: AnsweredCallback | None = None
+    # Telegram forgot it (nobody answered in time): answers get "query is too old".
+    expired: bool = False
 
 
 @dataclass
