@@ -17,11 +17,11 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from bot.clock import Clock, SystemClock
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.proxy_api import ProxyApiClient, build_http_client
@@ -149,7 +149,12 @@ async def _register_commands(bot: Bot, i18n: I18n) -> None:
                 BotCommand(command="cancel", description=_("Leave what you are doing")),
             ]
         code = None if language == "en" else language
-        await bot.set_my_commands(commands, language_code=code)
+        # The menu is a convenience: a Telegram hiccup (5xx, a long 429) must not keep the
+        # bot from starting. Each language is tried on its own; the next start retries.
+        await best_effort(
+            bot.set_my_commands(commands, language_code=code),
+            f"register the {language} command menu",
+        )
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
@@ -188,7 +193,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     UserLanguageMiddleware(i18n, repos.users).setup(dispatcher)
     # Answer every tap at once (the spinner stops); handlers that need an alert opt out by flag.
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware(pre=True))
+    # Best effort: a tap too old to answer (queued while the bot was down) still runs.
+    dispatcher.callback_query.middleware(BestEffortCallbackAnswerMiddleware(pre=True))
     dispatcher.include_router(build_root_router())
     dispatcher.startup.register(_on_startup)
     scheduler.add_job(

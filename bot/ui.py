@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
+
+from bot.best_effort import TELEGRAM_FAILURES, best_effort
+
+log = logging.getLogger(__name__)
 
 
 def chat_id_of(target: Message | CallbackQuery) -> int:
@@ -22,7 +27,17 @@ async def show(
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> Message | None:
-    """Edit in place for button taps (reads better on a phone), else answer with a new message."""
+    """Show a screen: edit in place for button taps (reads better on a phone), else send it.
+
+    The screen is what the user asked for, so it is never lost quietly:
+
+    - an edit Telegram reports as "message is not modified" already shows the screen;
+    - an edit that fails any other way (too old to edit, a photo, 5xx, a long 429, 403,
+      a network error or timeout) falls back to sending the screen as a new message;
+      after a timeout the edit may have landed too, and a screen twice beats none;
+    - if sending fails as well, the error propagates: the error handler tells the user,
+      rather than their chat silently drifting from what the bot believes it shows.
+    """
     if isinstance(target, CallbackQuery):
         message = target.message
         if message is not None and not isinstance(message, InaccessibleMessage):
@@ -32,7 +47,10 @@ async def show(
             except TelegramBadRequest as exc:
                 if "not modified" in exc.message:
                     return message
-                # Too old to edit, or it is a document/photo: fall through to a new message.
+                log.info("edit refused (%s); sending the screen as a new message", exc.message)
+            except TELEGRAM_FAILURES as exc:
+                log.warning("edit failed (%s: %s); sending the screen as a new message",
+                            type(exc).__name__, exc)
         if target.message is None:
             return None
         return await target.bot.send_message(target.message.chat.id, text, reply_markup=markup)
@@ -45,14 +63,13 @@ async def working(target: Message | CallbackQuery) -> AsyncIterator[None]:
 
     On a button tap the message turns into "⏳ Working…" without buttons, which also
     keeps a second tap from reaching the same action; for a typed command the chat
-    shows "typing…".
+    shows "typing…". Both are cosmetic: if Telegram refuses them the work goes on.
     """
     if isinstance(target, CallbackQuery):
         message = target.message
         if message is not None and not isinstance(message, InaccessibleMessage):
-            with contextlib.suppress(TelegramBadRequest):
-                await message.edit_text(_("⏳ Working…"))
+            await best_effort(message.edit_text(_("⏳ Working…")), "show the working state")
     else:
-        with contextlib.suppress(TelegramBadRequest):
-            await target.bot.send_chat_action(target.chat.id, "typing")
+        await best_effort(target.bot.send_chat_action(target.chat.id, "typing"),
+                          "show typing")
     yield

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
 
+from bot.best_effort import best_effort
 from bot.services.account import AccountService
 from bot.services.deposits import DepositService
 from bot.ui import chat_id_of, show, working
@@ -38,7 +40,17 @@ async def currency_chosen(
     async with working(query):
         target = await deposits.address(chat_id_of(query), callback_data.currency)
     await show(query, address_text(target.address), address_keyboard())
-    await query.message.answer_photo(
-        BufferedInputFile(target.qr_png, filename="deposit-address.png"),
-        caption=f"<code>{h(target.address.address or '')}</code>",
+    # The address above is what matters; the QR code only saves typing it. If the photo
+    # fails, the error handler must not replace the address with "Something went wrong".
+    sent = await best_effort(
+        query.message.answer_photo(
+            BufferedInputFile(target.qr_png, filename="deposit-address.png"),
+            caption=f"<code>{h(target.address.address or '')}</code>",
+        ),
+        "send the deposit QR code",
     )
+    if sent is None:
+        await best_effort(
+            query.message.answer(_("I could not send the QR code. Copy the address above.")),
+            "say the QR code is missing",
+        )
