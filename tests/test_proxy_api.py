@@ -65,6 +65,7 @@ from bot.proxy_api import (
     build_http_client,
 )
 from bot.proxy_api.envelope import decode
+from bot.proxy_api.ratelimit import KeyLimiter, Scope, TokenBucket
 from tests.sandbox_fixture import sandbox, sandbox_account  # noqa: F401
 
 IPV4_ORDER = OrderRequest(type=ProxyType.IPV4, country_id=1, period_id=1, quantity=2)
@@ -652,7 +653,7 @@ async def test_client_buckets_slow_down_before_the_server_says_429(
         sandbox.base_url,
         clock=clock,
         retry=RetryPolicy.disabled(),
-        limits=RateLimits(general=2, orders=None, deposits=None),
+        limits=RateLimits(general=2, orders=None, deposits=None, max_wait=60.0),
     )
     api = general.for_key(sandbox_account.api_key)
     await api.get_account()
@@ -672,7 +673,7 @@ async def test_client_buckets_slow_down_before_the_server_says_429(
         sandbox.base_url,
         clock=clock,
         retry=RetryPolicy.disabled(),
-        limits=RateLimits(general=None, orders=1, deposits=1),
+        limits=RateLimits(general=None, orders=1, deposits=1, max_wait=60.0),
     )
     api = scoped.for_key(sandbox_account.api_key)
     await api.create_order(IPV4_ORDER, idempotency_key="bucket-1")
@@ -693,7 +694,10 @@ async def test_concurrent_requests_queue_on_the_bucket(
     clock: ManualClock,
 ) -> None:
     client = ProxyApiClient(
-        http, sandbox.base_url, clock=clock, limits=RateLimits(general=6, window=60.0)
+        http,
+        sandbox.base_url,
+        clock=clock,
+        limits=RateLimits(general=6, window=60.0, max_wait=30.0),
     )
     api = client.for_key(sandbox_account.api_key)
     accounts = await asyncio.gather(*(api.get_account() for _ in range(9)))
@@ -701,6 +705,73 @@ async def test_concurrent_requests_queue_on_the_bucket(
     # Six at once, then one every 10 s: the waits add up to 30 s, not more.
     assert sum(clock.slept) == pytest.approx(30.0)
     assert count(sandbox, "GET /account") == 9
+
+
+# -- the buckets never wait without bound ------------------------------------
+
+
+async def test_bucket_refuses_a_wait_longer_than_the_bound(clock: ManualClock) -> None:
+    bucket = TokenBucket(2, 60.0, clock)  # one token every 30 s
+    await bucket.acquire(max_wait=5.0)
+    await bucket.acquire(max_wait=5.0)
+    with pytest.raises(RateLimited) as caught:
+        await bucket.acquire(max_wait=5.0)
+    assert caught.value.retry_after == pytest.approx(30.0)
+    assert clock.slept == []  # refused at once, not after waiting
+    clock.advance(26)
+    await bucket.acquire(max_wait=5.0)  # 4 s away now: within the bound, so it waits
+    assert clock.slept == [pytest.approx(4.0)]
+
+
+class HeldClock(ManualClock):
+    """Sleeps never end on their own: waiters stay queued while the test looks at them."""
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.Event().wait()
+
+
+async def test_queued_waiters_count_toward_the_bound() -> None:
+    bucket = TokenBucket(6, 60.0, HeldClock())  # one token every 10 s after the first six
+    for _ in range(6):
+        await bucket.acquire(max_wait=25.0)
+    waiters = [asyncio.create_task(bucket.acquire(max_wait=25.0)) for _ in range(2)]
+    await asyncio.sleep(0)
+    # Two are queued (10 s and 20 s away): a third would wait 30 s.
+    with pytest.raises(RateLimited) as caught:
+        await bucket.acquire(max_wait=25.0)
+    assert caught.value.retry_after == pytest.approx(30.0)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert bucket.expected_wait() == pytest.approx(10.0)  # the cancelled left the queue
+
+
+async def test_key_limiter_bounds_both_buckets_together(clock: ManualClock) -> None:
+    limiter = KeyLimiter(RateLimits(general=60, orders=1, deposits=None, max_wait=5.0), clock)
+    await limiter.acquire(Scope.ORDERS)
+    with pytest.raises(RateLimited):
+        await limiter.acquire(Scope.ORDERS)  # the next order token is 60 s away
+    await limiter.acquire(None)  # reads are not held up by the orders bucket
+
+
+async def test_refusal_after_an_unanswered_attempt_may_have_acted(
+    http: httpx.AsyncClient,
+    sandbox: Any,  # noqa: F811
+    clock: ManualClock,
+) -> None:
+    # A retry the bucket refuses says nothing about the attempt before it (a 500 may
+    # have been acted on), so a paid action must not read it as "not charged".
+    account = sandbox.state.create_account("bounded@example.com")
+    sandbox.state.add_fault("GET /account", "server_error", times=1)
+    limits = RateLimits(general=1, orders=None, deposits=None, max_wait=5.0)
+    client = ProxyApiClient(
+        http, sandbox.base_url, clock=clock, retry=RetryPolicy(jitter=0), limits=limits
+    )
+    with pytest.raises(RateLimited) as caught:
+        await client.for_key(account.api_key).get_account()
+    assert caught.value.after_unanswered_attempt
+    assert count(sandbox, "GET /account") == 1
 
 
 # -- reference cache --------------------------------------------------------

@@ -243,7 +243,12 @@ class ProxyApiClient:
         unanswered = False
         while True:
             # Every attempt is a request the server counts, retries included.
-            await limiter.acquire(call.scope)
+            try:
+                await limiter.acquire(call.scope)
+            except RateLimited as exc:
+                # Refused before sending; an earlier unanswered attempt still may have acted.
+                exc.after_unanswered_attempt = unanswered
+                raise
             try:
                 return await self._attempt(api_key, call)
             except RateLimited as exc:
