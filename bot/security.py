@@ -8,6 +8,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from storage.files import PRIVATE_FILE_MODE, make_private_dir, warn_if_exposed
+
 log = logging.getLogger(__name__)
 
 KEY_FILE_NAME = "encryption.key"
@@ -59,11 +61,12 @@ def load_vault(setting: str | None, data_dir: Path) -> KeyVault:
         return KeyVault([k for k in setting.split(",") if k.strip()])
     key_file = data_dir / KEY_FILE_NAME
     if key_file.exists():
+        warn_if_exposed([key_file])
         return KeyVault([key_file.read_text().strip()])
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     key = Fernet.generate_key()
     # Created with owner-only permissions from the first byte, not chmod'ed afterwards.
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key + b"\n")
     log.warning(

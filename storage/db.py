@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.files import create_private_file, make_private_dir, warn_if_exposed
+
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +40,10 @@ class Database:
         return self._conn
 
     async def connect(self) -> None:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        on_disk = str(self.path) != ":memory:"
+        if on_disk:
+            make_private_dir(self.path.parent)
+            create_private_file(self.path)
         # Autocommit mode: single statements commit at once, transactions are explicit.
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
@@ -48,6 +52,13 @@ class Database:
         await self._conn.execute("PRAGMA busy_timeout=5000")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
         await self.migrate()
+        if on_disk:
+            # After the migration, so -wal and -shm exist and are checked too.
+            warn_if_exposed([self.path.parent, *self.files()])
+
+    def files(self) -> list[Path]:
+        """The database file and its WAL companions."""
+        return [self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))]
 
     async def migrate(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cur:
