@@ -33,6 +33,7 @@ from bot.services.purchase import PurchaseService
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
 from handlers import build_root_router
+from handlers.errors import track_handlers
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
 
@@ -192,6 +193,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         purchases=PurchaseService(accounts, repos, clock),
     )
     UserLanguageMiddleware(i18n, repos.users).setup(dispatcher)
+    # So the error log can name the handler that failed.
+    track_handlers(dispatcher)
     # Answer every tap at once (the spinner stops); handlers that need an alert opt out by flag.
     # Best effort: a tap too old to answer (queued while the bot was down) still runs.
     dispatcher.callback_query.middleware(BestEffortCallbackAnswerMiddleware(pre=True))
