@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from bot.clock import Clock, SystemClock
+from bot.flood import KeyCheckLimiter, Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.proxy_api import ProxyApiClient, build_http_client
 from bot.security import KeyVault, load_vault
@@ -84,6 +85,8 @@ class App:
                 handle_signals=handle_signals,
                 close_bot_session=False,
                 polling_timeout=10,
+                # A flood waits at Telegram instead of piling up tasks (and memory) here.
+                tasks_concurrency_limit=self.settings.max_concurrent_updates,
             )
         finally:
             await self.close()
@@ -192,7 +195,22 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         orders=OrdersService(accounts, repos, clock),
         purchases=PurchaseService(accounts, repos, clock),
     )
-    UserLanguageMiddleware(i18n, repos.users).setup(dispatcher)
+    language = UserLanguageMiddleware(i18n, repos.users)
+    language.setup(dispatcher)
+    throttle = Throttle(
+        clock,
+        user_limit=settings.throttle_user_limit,
+        chat_limit=settings.throttle_chat_limit,
+        window=settings.throttle_window.total_seconds(),
+    )
+    # Outer on the update and ahead of the FSM middleware (which reads the chat's state),
+    # so a dropped update never reaches the database or the API.
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(ThrottlingMiddleware(throttle, language))
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher["key_checks"] = KeyCheckLimiter(
+        clock, limit=settings.key_check_limit, window=settings.key_check_window.total_seconds()
+    )
     # So the error log can name the handler that failed.
     track_handlers(dispatcher)
     # Answer every tap at once (the spinner stops); handlers that need an alert opt out by flag.

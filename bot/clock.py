@@ -63,5 +63,9 @@ class OffsetClock(SystemClock):
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def monotonic(self) -> float:
+        # Shifted too, so what measures intervals (flood limits, caches) sees the same jump.
+        return time.monotonic() + self.offset.total_seconds()
+
     def advance(self, delta: timedelta) -> None:
         self.offset += delta

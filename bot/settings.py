@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``30s``, ``10m``, ``1.5h``, ``250ms``, ``2d``: a unit is required, so ``60`` is never
+    silently read as seconds when minutes were meant."""
+    match = _DURATION_RE.match(value.strip().lower())
+    if match is None:
+        raise ValueError("expected a duration like 30s, 10m or 1h")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("expected a duration longer than zero")
+    return timedelta(seconds=seconds)
 
 
 class SettingsError(Exception):
@@ -27,6 +42,15 @@ class Settings(BaseSettings):
     database_path: Path = Field(default=Path("data/bot.sqlite3"), alias="DATABASE_PATH")
     encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # Flood control: a person gets `THROTTLE_USER_LIMIT` updates per `THROTTLE_WINDOW`
+    # (with bursts of that size), a group chat all its members together `THROTTLE_CHAT_LIMIT`.
+    throttle_user_limit: int = Field(default=5, ge=1, alias="THROTTLE_USER_LIMIT")
+    throttle_chat_limit: int = Field(default=20, ge=1, alias="THROTTLE_CHAT_LIMIT")
+    throttle_window: timedelta = Field(default=timedelta(seconds=1), alias="THROTTLE_WINDOW")
+    # Every key check is a GET /account with a key nobody vouched for yet.
+    key_check_limit: int = Field(default=5, ge=1, alias="KEY_CHECK_LIMIT")
+    key_check_window: timedelta = Field(default=timedelta(minutes=1), alias="KEY_CHECK_WINDOW")
+    max_concurrent_updates: int = Field(default=100, ge=1, alias="MAX_CONCURRENT_UPDATES")
 
     @field_validator("bot_token")
     @classmethod
@@ -51,6 +75,11 @@ class Settings(BaseSettings):
         if value not in logging.getLevelNamesMapping():
             raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
+
+    @field_validator("throttle_window", "key_check_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("encryption_key")
     @classmethod

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import math
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
+from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.flood import KeyCheckLimiter
 from bot.proxy_api import AuthError, ProxyApiError
 from bot.services.account import AccountService, contains_api_key, extract_api_key
 from bot.states import LinkKey
@@ -26,12 +27,19 @@ router = Router(name=__name__)
 
 
 async def _delete_quietly(message: Message) -> bool:
-    with contextlib.suppress(TelegramBadRequest, TelegramForbiddenError):
+    # Whatever stops the deletion (too old, no rights, Telegram down), the caller goes on
+    # and tells the person to delete the message themselves.
+    try:
         return bool(await message.delete())
-    return False
+    except TelegramAPIError as exc:
+        log.warning("could not delete a message carrying a key in chat %s: %s",
+                    message.chat.id, type(exc).__name__)
+        return False
 
 
+# A key pasted by editing an old message is as exposed as a new one.
 @router.message(F.chat.type != "private", F.text.func(contains_api_key))
+@router.edited_message(F.chat.type != "private", F.text.func(contains_api_key))
 async def key_in_group(message: Message) -> None:
     deleted = await _delete_quietly(message)
     text = _("🔒 Never paste an API key into a group. Send it to me in a private chat.")
@@ -46,45 +54,79 @@ async def key_in_group(message: Message) -> None:
 @router.message(
     StateFilter(LinkKey.waiting_key), F.chat.type == "private", F.text, ~F.text.startswith("/")
 )
-async def key_received(message: Message, state: FSMContext, accounts: AccountService) -> None:
-    await _process_key(message, state, accounts, asked=True)
+async def key_received(
+    message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
+) -> None:
+    await _process_key(message, state, accounts, key_checks, asked=True)
 
 
 # In any other state too (a wizard waiting for typed text): a pasted key must not stay in
 # the chat, and a wizard must never echo it back as a search or coupon.
 @router.message(StateFilter("*"), F.chat.type == "private", F.text.func(contains_api_key))
 async def key_out_of_the_blue(
-    message: Message, state: FSMContext, accounts: AccountService
+    message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
 ) -> None:
-    await _process_key(message, state, accounts, asked=False)
+    await _process_key(message, state, accounts, key_checks, asked=False)
+
+
+@router.edited_message(F.chat.type == "private", F.text.func(contains_api_key))
+async def key_edited_in(
+    message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
+) -> None:
+    asked = await state.get_state() == LinkKey.waiting_key.state
+    await _process_key(message, state, accounts, key_checks, asked=asked)
 
 
 async def _process_key(
-    message: Message, state: FSMContext, accounts: AccountService, *, asked: bool
+    message: Message,
+    state: FSMContext,
+    accounts: AccountService,
+    key_checks: KeyCheckLimiter,
+    *,
+    asked: bool,
 ) -> None:
     key = extract_api_key(message.text, asked=asked)
     # The key must not stay in the chat history, whatever happens next.
-    await _delete_quietly(message)
+    deleted = await _delete_quietly(message)
+    # Added to every answer below: the key is still readable in the chat.
+    still_there = "" if deleted else "\n\n" + _(
+        "⚠️ I could not delete your message with the key. Delete it yourself, so the key "
+        "does not stay in this chat."
+    )
+
+    async def answer(text: str, markup: InlineKeyboardMarkup) -> None:
+        await message.answer(text + still_there, reply_markup=markup)
+
     if key is None:
-        await message.answer(
+        await answer(
             _("That does not look like an API key. Paste the key exactly as the dashboard "
               "shows it, or tap Cancel."),
-            reply_markup=only_cancel(),
+            only_cancel(),
+        )
+        return
+    user_id = message.from_user.id if message.from_user else message.chat.id
+    wait = key_checks.try_check(user_id)
+    if wait is not None:
+        log.info("chat %s: key check refused, too many in a short time", message.chat.id)
+        await answer(
+            _("⏳ Too many keys tried in a short time. Wait {seconds} s, then send the key "
+              "again.").format(seconds=max(1, math.ceil(wait))),
+            only_cancel(),
         )
         return
     async with working(message):
         try:
-            account = await accounts.link(message.chat.id, message.from_user.id, key)
+            account = await accounts.link(message.chat.id, user_id, key)
         except AuthError as exc:
-            await message.answer(link_error_text(exc), reply_markup=only_cancel())
+            await answer(link_error_text(exc), only_cancel())
             return
         except ProxyApiError as exc:
             log.warning("linking failed: %s", exc.code)
-            await message.answer(
+            await answer(
                 error_text(exc) + "\n" + _("Nothing was saved. Send the key again later."),
-                reply_markup=only_cancel(),
+                only_cancel(),
             )
             return
     if asked:
         await state.clear()
-    await message.answer(linked_text(account), reply_markup=main_menu(linked=True))
+    await answer(linked_text(account), main_menu(linked=True))

@@ -22,13 +22,17 @@ pytest_plugins = ["tests.fake_telegram.fixtures", "tests.sandbox_fixture"]
 
 _user_ids = itertools.count(5001)
 
+# Tests type and tap far faster than a person, so the harness lifts the per-user flood
+# limits; tests/test_e2e_flood.py runs the real defaults.
+FAST_TESTER_SETTINGS = {"THROTTLE_USER_LIMIT": "1000", "THROTTLE_CHAT_LIMIT": "1000"}
+
 
 def _callbacks(message) -> list[str]:
     return [b.callback_data for b in message.flat_buttons if b.callback_data]
 
 
 class BotHarness:
-    def __init__(self, tg, sandbox, data_dir: Path) -> None:
+    def __init__(self, tg, sandbox, data_dir: Path, **settings: str) -> None:
         self.tg = tg
         self.sandbox = sandbox
         self.data_dir = data_dir
@@ -41,6 +45,7 @@ class BotHarness:
             DATABASE_PATH=str(data_dir / "bot.sqlite3"),
             ENCRYPTION_KEY=Fernet.generate_key().decode(),
             LOG_LEVEL="DEBUG",
+            **{**FAST_TESTER_SETTINGS, **settings},
         )
         self.app: App | None = None
         self._task: asyncio.Task[None] | None = None
