@@ -105,6 +105,14 @@ async def _run_api_request(
     latency = state.take_fault(endpoint, {"latency"})
     if latency is not None:
         await asyncio.sleep(latency.delay_seconds)
+    hold = state.take_fault(endpoint, {"hold"})
+    if hold is not None:
+        await hold.gate.wait()
+    late = state.take_fault(endpoint, {"late"})
+    if late is not None:
+        await request.read()  # the body must outlive the answer
+        state.spawn(_late(request, handler, state, late.gate))
+        raise ApiError(SERVER_ERROR, "Internal server error")
     account = state.authenticate(request.headers.get("Authorization"))
     state.check_rate_limit(account.api_key, endpoint)
     kinds = GENERIC_FAULTS - {"upstream_error"} if endpoint in MONEY_ENDPOINTS else GENERIC_FAULTS
@@ -117,6 +125,19 @@ async def _run_api_request(
         raise ApiError(UPSTREAM_ERROR, "Proxy provider returned an error", {"refunded": False})
     request[ACCOUNT_KEY] = account
     return await handler(request)
+
+
+async def _late(
+    request: web.Request, handler: Any, state: SandboxState, gate: asyncio.Event
+) -> None:
+    """Carry out a request whose client was already told it failed, once released."""
+    await gate.wait()
+    try:
+        account = state.authenticate(request.headers.get("Authorization"))
+        request[ACCOUNT_KEY] = account
+        await handler(request)
+    except ApiError as exc:
+        logger.info("late %s %s failed: %s", request.method, request.path, exc)
 
 
 def _state(request: web.Request) -> SandboxState:
@@ -295,6 +316,7 @@ class SandboxServer:
         self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        self.state.cancel_background()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

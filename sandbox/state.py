@@ -37,6 +37,10 @@ Behaviour where the spec is silent (kept in one place so the closing notes can c
   keys; a 429 consumes no token. `configure_rate_limits` restarts every bucket full.
 * server_error and bad_body faults answer before the handler runs, so they have no side
   effects (no debit on POST /orders). latency sleeps before anything else.
+* Gated faults, for tests that must not race the clock: `hold` keeps a request waiting
+  before anything else until the test calls `fault.release()`; `late` answers 500 at once
+  (a gateway that gave up) and carries the request out only when released — a provider
+  that completes an order or an extend after the client stopped waiting.
 """
 
 from __future__ import annotations
@@ -47,11 +51,11 @@ import random
 import secrets
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sandbox import errors as codes
 from sandbox.addresses import deposit_address
@@ -102,7 +106,9 @@ CREATE_ORDER = "POST /orders"
 EXTEND_ORDER = "POST /orders/{id}/extend"
 CREATE_DEPOSIT_ADDRESS = "POST /deposits/addresses"
 
-FAULT_KINDS: tuple[str, ...] = ("upstream_error", "server_error", "pending", "latency", "bad_body")
+FAULT_KINDS: tuple[str, ...] = (
+    "upstream_error", "server_error", "pending", "latency", "bad_body", "hold", "late",
+)
 # Faults the route layer applies before the handler runs. upstream_error on create/extend and
 # pending on create are applied by the domain at the moment of the upstream call instead.
 GENERIC_FAULTS = frozenset({"server_error", "bad_body", "upstream_error"})
@@ -214,6 +220,13 @@ class Fault:
     kind: str
     remaining: int
     delay_seconds: float = 0.0
+    # Opened by the test (hold, late); requests held by this fault wait for it.
+    gate: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # How many requests the fault has taken (a test waits for its request to arrive).
+    taken: int = 0
+
+    def release(self) -> None:
+        self.gate.set()
 
 
 @dataclass(frozen=True)
@@ -292,7 +305,24 @@ class SandboxState:
         self._rng = random.Random(seed)
         self._upstream_seq = 0
         self.rate_limiter = RateLimiter(self._initial_limits, self._monotonic)
+        self._background: set[asyncio.Task[None]] = set()
         self.reset()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run work after its request was answered (a late fault); kept until done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def cancel_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+
+    async def wait_background(self) -> None:
+        """Until late work released so far has finished."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     # ----------------------------------------------------------------- admin / test API
 
@@ -492,6 +522,7 @@ class SandboxState:
         for fault in self.faults:
             if fault.endpoint == endpoint and fault.kind in kinds:
                 fault.remaining -= 1
+                fault.taken += 1
                 if fault.remaining <= 0:
                     self.faults.remove(fault)
                 return fault
