@@ -1159,3 +1159,37 @@ async def test_a_refusal_after_an_unanswered_attempt_is_marked(clock: ManualCloc
         await client.for_key("pk_test_0123456789abcdef").create_order(request, "idem-2")
     assert caught.value.after_unanswered_attempt is False
     await http.aclose()
+
+
+def test_may_have_acted_is_false_only_for_proven_refusals():
+    from bot.proxy_api import errors as e
+
+    refused = [
+        e.ValidationError("bad"), e.InsufficientFunds("low"), e.NotFound("gone"),
+        e.NotProvisioned("later"), e.UpstreamError("refunded"), e.RateLimited("slow"),
+        e.InvalidApiKey("key"), e.Banned("banned"),
+        e.TransportError("could not connect", connected=False),
+    ]
+    for exc in refused:
+        assert not exc.may_have_acted, exc
+    for exc in (e.TransportError("timed out"), e.ServerError("500"), e.BadResponse("junk")):
+        assert exc.may_have_acted, exc
+    # After an unanswered attempt of the same call, no refusal proves anything.
+    throttled = e.RateLimited("slow")
+    throttled.after_unanswered_attempt = True
+    assert throttled.may_have_acted
+
+
+async def test_a_refused_connection_is_not_an_unanswered_attempt():
+    from bot.proxy_api import ProxyApiClient, TransportError, build_http_client
+
+    http = build_http_client(timeout=2.0)
+    # Nothing listens on port 9; the manual clock makes the retry backoff instant.
+    client = ProxyApiClient(http, "http://127.0.0.1:9/api/v1", clock=ManualClock())
+    try:
+        with pytest.raises(TransportError) as caught:
+            await client.for_key("k" * 32).get_account()
+        assert not caught.value.may_have_acted
+    finally:
+        await client.aclose()
+        await http.aclose()

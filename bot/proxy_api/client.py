@@ -28,7 +28,6 @@ from bot.proxy_api.errors import (
     BadResponse,
     ProxyApiError,
     RateLimited,
-    ServerError,
     TransportError,
     Unauthorized,
 )
@@ -164,10 +163,6 @@ def _max_age(headers: httpx.Headers) -> float:
         return DEFAULT_REFERENCE_TTL
 
 
-# Attempts that end like this may have been acted on by the server.
-_UNANSWERED = (TransportError, ServerError, BadResponse)
-
-
 class ProxyApiClient:
     """Shared state for all keys: HTTP pool, buckets per key, retry policy, reference cache."""
 
@@ -265,7 +260,7 @@ class ProxyApiClient:
                 if not policy.should_retry(call.replay, exc, retries):
                     exc.after_unanswered_attempt = unanswered
                     raise
-                unanswered = unanswered or isinstance(exc, _UNANSWERED)
+                unanswered = unanswered or exc.may_have_acted
                 retries += 1
                 delay = policy.backoff(retries)
                 reason = type(exc).__name__
@@ -282,6 +277,10 @@ class ProxyApiClient:
                 params=call.params,
                 json=call.body,
                 headers={**call.headers, "Authorization": f"Bearer {api_key}"},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            failure = TransportError(
+                f"{call.label}: could not connect ({type(exc).__name__})", connected=False
             )
         except httpx.TimeoutException as exc:
             failure = TransportError(f"{call.label}: timed out ({type(exc).__name__})")

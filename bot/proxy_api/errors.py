@@ -32,6 +32,21 @@ class ProxyApiError(Exception):
             self.code = code
         self.details: dict[str, Any] = details or {}
 
+    # Whether the server may have carried out the request although this error came back.
+    # Conservative by default: only answers that prove the request was refused say False.
+    _refusal: bool = False
+
+    @property
+    def may_have_acted(self) -> bool:
+        """True when the request may have changed something at the provider (a debit).
+
+        The one classification every paid action relies on: False only for answers that
+        prove the request was refused (a business error, or a throttle/auth refusal of a
+        first attempt). An earlier unanswered attempt of the same call makes any later
+        refusal inconclusive.
+        """
+        return self.after_unanswered_attempt or not self._refusal
+
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
@@ -41,6 +56,11 @@ class TransportError(ProxyApiError):
     """The API could not be reached: timeout, refused connection, broken stream."""
 
     code = "TRANSPORT"
+
+    def __init__(self, message: str, *, connected: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        # A connection that was never made carried no request: nothing can have happened.
+        self._refusal = not connected
 
 
 class BadResponse(ProxyApiError):
@@ -55,6 +75,7 @@ class ServerError(ProxyApiError):
 
 class ValidationError(ProxyApiError):
     code = "VALIDATION_ERROR"
+    _refusal = True
 
 
 class InvalidType(ValidationError):
@@ -67,6 +88,8 @@ class InvalidCurrency(ValidationError):
 
 class AuthError(ProxyApiError):
     """The key cannot be used: missing, unknown, banned or unverified."""
+
+    _refusal = True  # refused before the request was looked at
 
 
 class Unauthorized(AuthError):
@@ -87,6 +110,7 @@ class Unverified(AuthError):
 
 class InsufficientFunds(ProxyApiError):
     code = "INSUFFICIENT_FUNDS"
+    _refusal = True
 
     @property
     def required(self) -> Decimal | None:
@@ -99,14 +123,17 @@ class InsufficientFunds(ProxyApiError):
 
 class NotFound(ProxyApiError):
     code = "NOT_FOUND"
+    _refusal = True
 
 
 class NotProvisioned(ProxyApiError):
     code = "NOT_PROVISIONED"
+    _refusal = True
 
 
 class RateLimited(ProxyApiError):
     code = "RATE_LIMITED"
+    _refusal = True  # refused before the request was looked at
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -114,7 +141,10 @@ class RateLimited(ProxyApiError):
 
 
 class UpstreamError(ProxyApiError):
+    """502: the provider failed; the spec refunds any debit, so nothing stays charged."""
+
     code = "UPSTREAM_ERROR"
+    _refusal = True
 
     @property
     def refunded(self) -> bool:
