@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,15 +22,19 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.background import BackgroundTasks
 from bot.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from bot.clock import Clock, SystemClock
 from bot.flood import KeyCheckLimiter, Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
+from bot.paid_notices import PaidActionNotifier
 from bot.proxy_api import ProxyApiClient, build_http_client
 from bot.security import KeyVault, load_vault
 from bot.services.account import AccountService
+from bot.services.checkout import CheckoutService, OrderAction
 from bot.services.deposits import DepositService
-from bot.services.orders import OrdersService
+from bot.services.orders import ExtendAction, OrdersService
+from bot.services.paid import PaidActionRunner
 from bot.services.purchase import PurchaseService
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
@@ -42,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # How long a graceful stop waits for handlers that are still running.
 SHUTDOWN_GRACE_SECONDS = 15.0
+# How often paid actions whose answer was lost are investigated again without a tap.
+UNRESOLVED_CHECK_SECONDS = 60
 
 
 class StartupError(Exception):
@@ -61,6 +68,8 @@ class App:
     vault: KeyVault
     i18n: I18n
     scheduler: AsyncIOScheduler
+    paid_notices: PaidActionNotifier
+    background: BackgroundTasks
     _closed: bool = field(default=False, init=False)
 
     async def check_telegram(self) -> None:
@@ -103,6 +112,7 @@ class App:
         """Stop as a crash would: running handlers are cancelled mid-flight (tests only)."""
         for task in self.in_flight():
             task.cancel()
+        self.background.cancel_all()
         await self.stop()
 
     async def close(self) -> None:
@@ -115,6 +125,7 @@ class App:
             await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.background.close(SHUTDOWN_GRACE_SECONDS)
         await self.api_client.aclose()
         await self.http.aclose()
         await self.bot.session.close()
@@ -125,14 +136,15 @@ class App:
 async def _on_startup(
     bot: Bot,
     i18n: I18n,
-    repos: Repositories,
     scheduler: AsyncIOScheduler,
     accounts: AccountService,
+    paid_notices: PaidActionNotifier,
+    background: BackgroundTasks,
 ) -> None:
     await accounts.reencrypt_keys()
-    interrupted = await repos.operations.mark_interrupted()
-    if interrupted:
-        log.warning("%d operation(s) were interrupted by the last stop", interrupted)
+    # Paid actions the last process left are finished in the background: the API may be
+    # slow, and taps meanwhile are safe (every attempt goes through the runner's claim).
+    background.spawn(paid_notices.recover(), "recover interrupted paid actions")
     await _register_commands(bot, i18n)
     if not scheduler.running:
         scheduler.start()
@@ -180,6 +192,14 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
     accounts = AccountService(api_client, repos, vault)
+    # Whose claims are whose: a new id per process, so start-up knows the old ones are dead.
+    runner = PaidActionRunner(accounts, repos, clock, owner=uuid.uuid4().hex)
+    runner.register(OrderAction(repos, clock))
+    runner.register(ExtendAction(repos, clock))
+    purchases = PurchaseService(accounts, repos, clock)
+    checkout = CheckoutService(accounts, purchases, runner, clock)
+    orders = OrdersService(accounts, repos, clock, runner)
+    background = BackgroundTasks()
     bot.session.middleware(RetryAfterMiddleware(clock))
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
@@ -192,9 +212,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         i18n=i18n,
         accounts=accounts,
         deposits=DepositService(accounts),
-        orders=OrdersService(accounts, repos, clock),
-        purchases=PurchaseService(accounts, repos, clock),
+        orders=orders,
+        purchases=purchases,
+        checkout=checkout,
+        background=background,
     )
+    paid_notices = PaidActionNotifier(bot, i18n, repos, runner, checkout, orders, clock)
+    dispatcher["paid_notices"] = paid_notices
     language = UserLanguageMiddleware(i18n, repos.users)
     language.setup(dispatcher)
     throttle = Throttle(
@@ -226,6 +250,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         id="purge-operations",
         replace_existing=True,
     )
+    scheduler.add_job(
+        paid_notices.check_unresolved,
+        "interval",
+        seconds=UNRESOLVED_CHECK_SECONDS,
+        id="check-unresolved-paid-actions",
+        replace_existing=True,
+    )
     return App(
         settings=settings,
         clock=clock,
@@ -238,4 +269,6 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         vault=vault,
         i18n=i18n,
         scheduler=scheduler,
+        paid_notices=paid_notices,
+        background=background,
     )

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from bot.best_effort import best_effort
 from bot.proxy_api import AuthError, InsufficientFunds, ProxyApiError
 from bot.services.account import contains_api_key
+from bot.services.checkout import CheckoutService, OrderPending, OrderRefused, PurchaseOutcome
 from bot.services.errors import AlreadyProcessing, PrivateChatOnly, StaleAction
+from bot.services.paid import PaidActionBlocked, Ticket
 from bot.services.purchase import (
     COUNTRY,
     COUPON,
@@ -22,31 +24,17 @@ from bot.services.purchase import (
     STEPS,
     Notice,
     OrderUnresolved,
-    PurchaseFailed,
     PurchaseService,
+    Receipt,
     Screen,
     Wizard,
 )
 from bot.states import Buy
 from bot.ui import chat_id_of, show, working
-from bot.views.buy import (
-    already_processing_text,
-    insufficient_text,
-    placing_text,
-    purchase_failed_text,
-    receipt_text,
-    screen_text,
-    unresolved_text,
-)
+from bot.views.buy import already_processing_text, placing_text, screen_text
 from bot.views.errors import error_text
-from keyboards.buy import (
-    insufficient_keyboard,
-    placing_keyboard,
-    purchase_failed_keyboard,
-    receipt_keyboard,
-    screen_keyboard,
-    unresolved_keyboard,
-)
+from bot.views.outcomes import blocked_screen, purchase_outcome_screen
+from keyboards.buy import placing_keyboard, screen_keyboard
 from keyboards.callbacks import BuyCb, ConfirmCb, MenuCb
 
 router = Router(name=__name__)
@@ -86,10 +74,7 @@ async def _present(target: Target, state: FSMContext, screen: Screen, prefix: st
 
 async def _unresolved(target: Target, exc: OrderUnresolved) -> None:
     """An earlier order may be placed: offer to settle it instead of anything new."""
-    text = unresolved_text(exc.quote)
-    if exc.cause is not None:
-        text = f"{error_text(exc.cause)}\n\n{text}"
-    await show(target, text, unresolved_keyboard(exc.op_id))
+    await show(target, *purchase_outcome_screen(OrderPending(exc.op_id, exc.quote, exc.cause)))
 
 
 async def _step(
@@ -97,13 +82,22 @@ async def _step(
     state: FSMContext,
     purchases: PurchaseService,
     action: Callable[[Wizard], Awaitable[Screen]],
+    slow: bool | Callable[[Wizard], bool] = False,
 ) -> None:
-    """Run one wizard action; an API hiccup shows the reason and keeps the current step."""
+    """Run one wizard action; an API hiccup shows the reason and keeps the current step.
+
+    ``slow``: the action may price a quote (several API calls), so the user sees a
+    working state first.
+    """
     wizard = await _wizard(state)
     prefix = ""
+    if callable(slow):
+        slow = slow(wizard)
+    busy = working(target) if slow else contextlib.nullcontext()
     try:
         try:
-            screen = await action(wizard)
+            async with busy:
+                screen = await action(wizard)
         except AuthError:
             raise
         except ProxyApiError as exc:
@@ -156,8 +150,7 @@ async def pick(
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.choose(
         chat_id_of(query), _user_id(query), wizard, callback_data.step, callback_data.val,
-        busy=lambda: working(query),
-    ))
+    ), slow=lambda wizard: wizard.leads_to_quote(callback_data.step))
 
 
 @router.callback_query(BuyCb.filter(F.act == "page"))
@@ -198,15 +191,15 @@ async def remove_coupon(
     query: CallbackQuery, state: FSMContext, purchases: PurchaseService
 ) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.remove_coupon(
-        chat_id_of(query), _user_id(query), wizard, busy=lambda: working(query)
-    ))
+        chat_id_of(query), _user_id(query), wizard
+    ), slow=True)
 
 
 @router.callback_query(BuyCb.filter(F.act == "requote"))
 async def requote(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.requote(
-        chat_id_of(query), _user_id(query), wizard, busy=lambda: working(query)
-    ))
+        chat_id_of(query), _user_id(query), wizard
+    ), slow=True)
 
 
 @router.callback_query(BuyCb.filter())
@@ -225,8 +218,7 @@ async def unknown_action(
 async def typed_quantity(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(message, state, purchases, lambda wizard: purchases.choose(
         message.chat.id, _user_id(message), wizard, QUANTITY, message.text or "",
-        busy=lambda: working(message),
-    ))
+    ), slow=True)
 
 
 @router.message(StateFilter(_STATES[COUNTRY]), _TYPED)
@@ -240,8 +232,7 @@ async def typed_search(message: Message, state: FSMContext, purchases: PurchaseS
 async def typed_coupon(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(message, state, purchases, lambda wizard: purchases.apply_coupon(
         message.chat.id, _user_id(message), wizard, message.text or "",
-        busy=lambda: working(message),
-    ))
+    ), slow=True)
 
 
 @router.message(StateFilter(*_STATES.values()), ~_NOT_OURS)
@@ -261,51 +252,59 @@ async def confirm(
     callback_data: ConfirmCb,
     state: FSMContext,
     purchases: PurchaseService,
+    checkout: CheckoutService,
     callback_answer: CallbackAnswer,
 ) -> None:
     op_id = callback_data.op_id
     chat_id = chat_id_of(query)
-
-    @contextlib.asynccontextmanager
-    async def placing() -> AsyncIterator[None]:
-        # Only the tap that won the claim gets here: stop its spinner, show the wait.
-        callback_answer.disabled = True
-        with contextlib.suppress(TelegramBadRequest):  # a spinner is not worth a purchase
-            await query.answer()
-        await show(query, placing_text(), placing_keyboard(op_id))
-        yield
-
+    message_id = query.message.message_id if query.message else None
     try:
-        outcome = await purchases.confirm(chat_id, _user_id(query), op_id, busy=placing)
+        started = await checkout.begin(chat_id, _user_id(query), op_id, message_id)
     except AlreadyProcessing:
         # The message already says "placing…" for the tap that is in flight.
         callback_answer.text = already_processing_text()
         return
-    except OrderUnresolved as exc:
-        # The answer was lost (or this order waits for an earlier one): only "Check
-        # status" is offered, never a way to a new quote and key.
-        if (await state.get_data()).get(_DATA_KEY, {}).get("op") in (op_id, exc.op_id):
+    except PaidActionBlocked as blocked:
+        await show(query, *blocked_screen(blocked.other))
+        return
+    if isinstance(started, Screen):  # the quote was too old: priced again
+        await _present(query, state, started)
+        return
+    if isinstance(started, Ticket):
+        # Only the tap that won the claim gets here: stop its spinner, show the wait.
+        # Both are cosmetic: whatever Telegram answers, the order goes out (or not) the
+        # same, and its state never depends on this message.
+        callback_answer.disabled = True
+        await best_effort(query.answer(), "callback answer")
+        await best_effort(show(query, placing_text(), placing_keyboard(op_id)), "placing screen")
+        outcome = await checkout.place(started)
+    else:
+        outcome = started
+    await _show_outcome(query, state, purchases, op_id, outcome)
+
+
+async def _show_outcome(
+    query: CallbackQuery,
+    state: FSMContext,
+    purchases: PurchaseService,
+    op_id: str,
+    outcome: PurchaseOutcome,
+) -> None:
+    chat_id = chat_id_of(query)
+    wizard_op = (await state.get_data()).get(_DATA_KEY, {}).get("op")
+    if isinstance(outcome, Receipt | OrderPending):
+        # Bought, or only "Check status" may follow: the wizard of this quote is over.
+        if wizard_op in (op_id, getattr(outcome, "op_id", None)):
             await state.clear()
-        await _unresolved(query, exc)
-        return
-    except InsufficientFunds as exc:
+    elif isinstance(outcome, OrderRefused):
+        if isinstance(outcome.error, AuthError):
+            raise outcome.error  # the key itself: the error handler says what to do
+        if not isinstance(outcome.error, InsufficientFunds):
+            # Refused before anything was bought: the same quote (and key) stays to retry.
+            await _present(query, state, await purchases.saved_quote(chat_id, op_id),
+                           prefix=error_text(outcome.error))
+            return
         await _keep(state, await purchases.saved_quote(chat_id, op_id))
-        await show(query, insufficient_text(exc), insufficient_keyboard(op_id))
-        return
-    except PurchaseFailed as exc:
+    else:
         await _keep(state, await purchases.saved_quote(chat_id, op_id))
-        await show(query, purchase_failed_text(exc.refunded), purchase_failed_keyboard())
-        return
-    except AuthError:
-        raise
-    except ProxyApiError as exc:
-        # Refused before anything was bought: the same quote (and key) stays to retry.
-        await _present(query, state, await purchases.saved_quote(chat_id, op_id),
-                       prefix=error_text(exc))
-        return
-    if isinstance(outcome, Screen):
-        await _present(query, state, outcome)
-        return
-    if (await state.get_data()).get(_DATA_KEY, {}).get("op") == op_id:
-        await state.clear()
-    await show(query, receipt_text(outcome), receipt_keyboard(outcome.order_id))
+    await show(query, *purchase_outcome_screen(outcome))

@@ -10,29 +10,22 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.clock import Clock
 from bot.services.errors import PrivateChatOnly
-from bot.services.orders import (
-    ExtendDone,
-    ExtendFailed,
-    ExtendUnclear,
-    NotExtendable,
-    OrdersService,
-)
+from bot.services.orders import NotExtendable, OrdersService
+from bot.services.paid import PaidActionBlocked, Ticket
 from bot.ui import chat_id_of, show, working
 from bot.views.orders import (
     credentials_chunks,
     download_caption,
     download_empty_text,
     download_menu_text,
-    extend_done_text,
-    extend_failed_text,
     extend_menu_text,
     extend_quote_text,
-    extend_unclear_text,
     not_extendable_text,
     order_details_text,
     orders_list_text,
     protocol_of,
 )
+from bot.views.outcomes import blocked_screen, extend_outcome_screen
 from keyboards.callbacks import (
     CredsCb,
     DownloadCb,
@@ -47,10 +40,7 @@ from keyboards.orders import (
     credentials_keyboard,
     download_keyboard,
     extend_confirm_keyboard,
-    extend_done_keyboard,
-    extend_failed_keyboard,
     extend_periods_keyboard,
-    extend_unclear_keyboard,
     order_details_keyboard,
     orders_list_keyboard,
     type_picker_keyboard,
@@ -228,6 +218,9 @@ async def order_extend_menu(
     try:
         async with working(query):
             menu = await orders.extend_menu(chat_id_of(query), order_id)
+    except PaidActionBlocked as blocked:
+        await show(query, *blocked_screen(blocked.other))
+        return
     except NotExtendable as exc:
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
         return
@@ -258,21 +251,19 @@ async def order_extend_confirm(
     query: CallbackQuery, callback_data: ExtendConfirmCb, orders: OrdersService, clock: Clock
 ) -> None:
     _private_only(query)
+    message_id = query.message.message_id if query.message else None
     try:
-        async with working(query):
-            outcome = await orders.confirm_extend(chat_id_of(query), callback_data.op_id)
-    except ExtendFailed as failure:
-        await show(query, extend_failed_text(failure), extend_failed_keyboard(failure))
+        started = await orders.begin_extend(chat_id_of(query), callback_data.op_id, message_id)
+        if isinstance(started, Ticket):
+            # Cosmetic, and before anything is sent: it cannot change the extend.
+            async with working(query):
+                outcome = await orders.finish_extend(started)
+        else:
+            outcome = started
+    except PaidActionBlocked as blocked:
+        await show(query, *blocked_screen(blocked.other))
         return
     except NotExtendable as exc:
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(exc.order_id))
         return
-    now = clock.now()
-    if isinstance(outcome, ExtendDone):
-        await show(query, extend_done_text(outcome, now), extend_done_keyboard(outcome.order_id))
-    elif isinstance(outcome, ExtendUnclear):
-        await show(
-            query, extend_unclear_text(), extend_unclear_keyboard(outcome.op_id, outcome.order_id)
-        )
-    else:
-        await show(query, extend_quote_text(outcome, now), extend_confirm_keyboard(outcome))
+    await show(query, *extend_outcome_screen(outcome, clock.now()))

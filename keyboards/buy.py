@@ -198,6 +198,14 @@ def insufficient_keyboard(op_id: str) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def not_placed_keyboard(op_id: str) -> InlineKeyboardMarkup:
+    """The same quote again (re-priced by Confirm when it is too old), or leave."""
+    retry = InlineKeyboardButton(
+        text=_("🔁 Try again"), callback_data=ConfirmCb(op_id=op_id).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[retry], [cancel_button()]])
+
+
 def purchase_failed_keyboard() -> InlineKeyboardMarkup:
     """A retry after a provider failure is a new quote with a new idempotency key."""
     retry = InlineKeyboardButton(text=_("🔁 Try again"), callback_data=BuyCb(act="requote").pack())

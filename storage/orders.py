@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -8,6 +9,9 @@ import aiosqlite
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.errors import StorageError
+
+__all__ = ["LocalOrder", "OrderRepository", "StorageError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,16 @@ class OrderRepository:
         self._clock = clock
 
     async def upsert(self, order: LocalOrder) -> None:
-        """Insert or refresh; a known country name is kept when the refresh has none."""
+        """Insert or refresh; a known country name is kept when the refresh has none.
+
+        StorageError when the chat is gone (logged out meanwhile).
+        """
+        try:
+            await self._upsert(order)
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"order {order.order_id} not saved: {exc}") from None
+
+    async def _upsert(self, order: LocalOrder) -> None:
         await self._db.execute(
             "INSERT INTO orders (order_id, chat_id, type, status, quantity, country_id,"
             " country_name, period_id, charged, expires_at, created_at, updated_at)"

@@ -366,7 +366,7 @@ async def test_logout_waits_for_an_order_in_flight(harness):
     await harness.app.repos.operations.create(
         "op-in-flight", chat_id=chat.chat_id, user_id=1, kind="order", request={}
     )
-    assert await harness.app.repos.operations.claim("op-in-flight")
+    assert await harness.app.repos.operations.claim("op-in-flight", "this-process") == "pending"
     await chat.send("/logout")
     ask = await chat.wait_for_message("Forget the API key")
     await chat.click(ask, "Yes, forget")

@@ -153,27 +153,84 @@ async def test_a_confirmation_drawn_before_another_extend_is_not_sent(harness) -
     assert len(extensions(harness, account)) == 1
 
 
-async def test_no_answer_is_unclear_until_the_order_shows_it_did_not_happen(harness) -> None:
+async def test_no_answer_stays_unclear_until_the_transactions_prove_no_charge(harness) -> None:
     chat, account = await harness.linked_chat()
     order_id = await buy(harness, account)
-    harness.sandbox.state.add_fault(EXTEND, "server_error")
+    harness.sandbox.state.add_fault(EXTEND, "server_error")  # answered before any debit
     confirm = await quote(chat, order_id)
     await chat.click(confirm, "✅ Confirm and pay")
     unclear = await chat.wait_for_message("could not confirm whether", timeout=TIMEOUT)
 
-    # Checked at once: an unchanged expiry may still be an extend in progress.
-    await chat.click(unclear, "🔄 Check")
-    unclear = await chat.wait_for_message("could not confirm whether", timeout=TIMEOUT)
+    # An unchanged expiry and no debit yet prove nothing: the provider may still be at it.
+    for minutes in (0, 2, 5):
+        harness.clock.advance(timedelta(minutes=minutes))
+        await chat.click(unclear, "🔄 Check")
+        unclear = await chat.wait_for_message(
+            lambda m: "still checking" in m.text and m.message_id == confirm.message_id,
+            timeout=TIMEOUT,
+        )
+        assert "did not go through" not in unclear.text
+        assert extend_requests(harness) == 1
+    # The order's extend menu waits for this one to be settled.
+    await open_extend_menu(chat, order_id, "still checking")
     assert extend_requests(harness) == 1
 
-    harness.clock.advance(timedelta(minutes=2))
+    # Past the settle time, no debit for the order in the transactions proves no charge.
+    harness.clock.advance(timedelta(minutes=10))
     await chat.click(unclear, "🔄 Check")
-    again = await chat.wait_for_message("did not go through", timeout=TIMEOUT)
+    again = await chat.wait_for_message("nothing was charged", timeout=TIMEOUT)
+    assert "did not go through" in again.text
     assert extend_requests(harness) == 1
     await chat.click(again, "✅ Confirm and pay")
     await chat.wait_for_message("Extended", timeout=TIMEOUT)
     assert extend_requests(harness) == 2
     assert len(extensions(harness, account)) == 1
+
+
+async def test_an_extend_the_provider_finishes_late_is_charged_once(harness) -> None:
+    """The provider completes the extend after the bot stopped waiting (the hole where a
+    second POST used to go out after 60 s): the bot waits for proof and never resends."""
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    order = harness.sandbox.state.get_order(order_id)
+    expiry = order.expires_at
+    late = harness.sandbox.state.add_fault(EXTEND, "late")
+    confirm = await quote(chat, order_id)
+    await chat.click(confirm, "✅ Confirm and pay")
+    unclear = await chat.wait_for_message("could not confirm whether", timeout=TIMEOUT)
+
+    # Minutes pass with no sign of it: still checking, and every tap sends nothing.
+    harness.clock.advance(timedelta(minutes=3))
+    await chat.click(unclear, "🔄 Check")
+    unclear = await chat.wait_for_message(
+        lambda m: "still checking" in m.text and m.message_id == confirm.message_id,
+        timeout=TIMEOUT,
+    )
+    assert extend_requests(harness) == 1 and not extensions(harness, account)
+
+    late.release()  # the provider finally does it
+    await harness.sandbox.state.wait_background()
+    assert order.expires_at == expiry + timedelta(days=30)
+
+    # The periodic check finds the proof and tells the user, with no tap.
+    await harness.app.paid_notices.check_unresolved()
+    done = await chat.wait_for_message("did go through", timeout=TIMEOUT)
+    assert done.message_id == confirm.message_id
+    assert "Charged: $7.20" in done.text or "/transactions" in done.text
+    assert extend_requests(harness) == 1
+    assert len(extensions(harness, account)) == 1
+    assert account.balance == Decimal("85.60")
+
+
+async def test_a_telegram_failure_before_sending_changes_nothing(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)
+    confirm = await quote(chat, order_id)
+    # The "working…" edit and everything after fail: Telegram is down for this chat.
+    harness.tg.fail_next("editMessageText", times=1, error_code=500)
+    await chat.click(confirm, "✅ Confirm and pay")
+    await chat.wait_for_message("Extended", timeout=TIMEOUT)
+    assert extend_requests(harness) == 1 and len(extensions(harness, account)) == 1
 
 
 async def until(predicate, what: str, within: float = TIMEOUT) -> None:
@@ -216,13 +273,17 @@ async def test_crash_after_the_provider_extended_is_reported_not_repeated(harnes
     await harness.restart(kill=True)
     assert order.expires_at == expiry + timedelta(days=30)
 
-    # Opening the order settles the interrupted extend and says what happened.
+    # Start-up settles the interrupted extend and says what happened, with no tap.
+    await harness.app.background.wait()
+    shown = chat.message(confirm.message_id)
+    assert "interrupted extension" in shown.text and "did go through" in shown.text
+    assert f"New expiry: {expiry + timedelta(days=30):%Y-%m-%d %H:%M}" in shown.text
+    assert "Charged: $7.20" in shown.text  # found in the transactions
     await chat.send("/orders")
     listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
     await chat.click(listing, data=f"o:view:{order_id}")
     details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
-    assert "interrupted extension" in details.text and "did go through" in details.text
-    assert f"New expiry: {expiry + timedelta(days=30):%Y-%m-%d %H:%M}" in details.text
+    assert "interrupted" not in details.text  # reported once
     await chat.click(details, "⏳ Extend")
     menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
     assert "interrupted" not in menu.text  # reported once
@@ -243,11 +304,14 @@ async def test_crash_before_the_provider_extended_is_offered_again_after_settlin
     await until(lambda: extend_requests(harness) == 1, "the extend request")
     await harness.restart(kill=True)
 
-    # Right after the restart an unchanged expiry proves nothing yet.
-    await open_extend_menu(chat, order_id, "Already processing")
+    # Right after the restart an unchanged expiry and no debit prove nothing yet: the
+    # confirmation says so by itself, and the order's extend menu waits for it.
+    await harness.app.background.wait()
+    assert "still checking" in chat.message(confirm.message_id).text
+    await open_extend_menu(chat, order_id, "still checking")
     assert order.expires_at == expiry
 
-    harness.clock.advance(timedelta(minutes=2))
+    harness.clock.advance(timedelta(minutes=11))
     confirm = await quote(chat, order_id)
     assert "interrupted" not in confirm.text
     await chat.click(confirm, "✅ Confirm and pay")
@@ -269,9 +333,11 @@ async def test_someone_elses_confirmation_is_out_of_date_and_sends_nothing(harne
     await mine.send("/orders")
     await mine.wait_for_message("Your orders", timeout=TIMEOUT)
     await mine.click_forged(data)
-    await mine.wait_for_message("out of date", timeout=TIMEOUT)
-    await mine.click_forged("oy:doesnotexist")
-    await mine.wait_for_message("out of date", timeout=TIMEOUT)
+    stale = await mine.wait_for_message("out of date", timeout=TIMEOUT)
+    handle = await mine.click_forged("oy:doesnotexist", message=stale)
+    await handle.wait_answer(timeout=TIMEOUT)
+    await harness.tg.wait_consumed(timeout=TIMEOUT)
+    assert "out of date" in mine.message(stale.message_id).text
     assert extend_requests(harness) == 0
     assert not extensions(harness, their_account)
 

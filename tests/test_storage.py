@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import stat
 from datetime import timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from bot.clock import ManualClock
 from bot.security import KEY_FILE_NAME, KeyVault, KeyVaultError, load_vault
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
-from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN
+from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, ChatBusy
 from storage.orders import LocalOrder
 
 
@@ -119,20 +120,91 @@ async def test_order_upsert_keeps_known_country_name(repos, clock):
     assert stored.charged == Decimal("2.50")
 
 
-async def test_operation_claim_is_exclusive_and_interruptions_are_marked(repos):
-    await repos.chats.link(3, api_key_enc=b"x", api_key_masked=None, account_email=None,
-                           linked_by=None)
-    await repos.operations.create("k1", chat_id=3, user_id=1, kind="order", request={})
-    assert (await repos.operations.get("k1")).status == PENDING
-    assert await repos.operations.claim("k1") is True
-    assert await repos.operations.claim("k1") is False
-    assert (await repos.operations.get("k1")).status == IN_FLIGHT
-    assert await repos.operations.mark_interrupted() == 1
-    assert (await repos.operations.get("k1")).status == UNKNOWN
-    assert await repos.operations.claim("k1", (PENDING, UNKNOWN)) is True
-    await repos.operations.finish("k1", DONE, {"orderId": "o9"}, order_id="o9")
-    done = await repos.operations.get("k1")
+async def _linked(repos, *chat_ids: int) -> None:
+    for chat_id in chat_ids:
+        await repos.chats.link(chat_id, api_key_enc=b"x", api_key_masked=None,
+                               account_email=None, linked_by=None)
+
+
+async def test_operation_claim_is_exclusive_and_keeps_the_message(repos):
+    ops = repos.operations
+    await _linked(repos, 3)
+    await ops.create("k1", chat_id=3, user_id=1, kind="order", request={})
+    assert (await ops.get("k1")).status == PENDING
+    assert await ops.claim("k1", "me", message_id=42) == PENDING
+    assert await ops.claim("k1", "me") is None
+    claimed = await ops.get("k1")
+    assert claimed.status == IN_FLIGHT and claimed.owner == "me"
+    assert claimed.message_id == 42 and claimed.sent_at is None and claimed.claimed_at
+    await ops.mark_sent("k1", {"note": 1})
+    sent = await ops.get("k1")
+    assert sent.sent_at is not None and sent.result == {"note": 1}
+    await ops.finish("k1", DONE, {"orderId": "o9"}, order_id="o9")
+    done = await ops.get("k1")
     assert done.status == DONE and done.result == {"orderId": "o9"} and done.order_id == "o9"
+    assert done.message_id == 42
+
+
+async def test_one_open_paid_action_per_chat(repos):
+    ops = repos.operations
+    await _linked(repos, 3, 4)
+    for op_id, chat_id in (("a", 3), ("b", 3), ("c", 4)):
+        await ops.create(op_id, chat_id=chat_id, user_id=1, kind="order", request={})
+    assert await ops.claim("a", "me") == PENDING
+    with pytest.raises(ChatBusy) as busy:
+        await ops.claim("b", "me")
+    assert busy.value.other.op_id == "a"
+    assert (await ops.get("b")).status == PENDING  # untouched
+    assert await ops.claim("c", "me") == PENDING  # another chat is not affected
+    await ops.finish("a", UNKNOWN)  # unresolved blocks as much as in flight
+    with pytest.raises(ChatBusy):
+        await ops.claim("b", "me")
+    assert (await ops.open_for_chat(3)).op_id == "a"
+    await ops.finish("a", DONE, {})
+    assert await ops.claim("b", "me") == PENDING
+    # The index holds even if a writer skipped the claim's check.
+    await ops.create("d", chat_id=3, user_id=1, kind="order", request={})
+    with pytest.raises(sqlite3.IntegrityError):
+        await repos.operations._db.execute(
+            "UPDATE operations SET status = 'in_flight' WHERE op_id = 'd'"
+        )
+
+
+async def test_recovery_splits_claims_by_whether_they_were_sent(repos):
+    ops = repos.operations
+    await _linked(repos, 1, 2, 3)
+    for op_id, chat_id in (("never", 1), ("maybe", 2), ("mine", 3)):
+        await ops.create(op_id, chat_id=chat_id, user_id=1, kind="order", request={})
+    await ops.claim("never", "dead")
+    await ops.claim("maybe", "dead")
+    await ops.mark_sent("maybe")
+    await ops.claim("mine", "alive")
+    found = await ops.recover_interrupted("alive")
+    assert [op.op_id for op in found.never_sent] == ["never"]
+    assert [op.op_id for op in found.maybe_sent] == ["maybe"]
+    assert (await ops.get("never")).status == PENDING
+    assert (await ops.get("maybe")).status == UNKNOWN
+    assert (await ops.get("mine")).status == IN_FLIGHT
+    # An unknown claimed for investigation keeps the time it was first sent.
+    first_sent = (await ops.get("maybe")).sent_at
+    assert await ops.claim("maybe", "alive", (UNKNOWN,)) == UNKNOWN
+    assert (await ops.get("maybe")).sent_at == first_sent
+    # A quote released to pending and claimed again starts with no sent_at.
+    await ops.finish("maybe", PENDING)
+    assert await ops.claim("maybe", "alive") == PENDING
+    assert (await ops.get("maybe")).sent_at is None
+
+
+async def test_fail_pending_only_ends_unsent_quotes(repos):
+    ops = repos.operations
+    await _linked(repos, 3)
+    await ops.create("q", chat_id=3, user_id=1, kind="order", request={})
+    await ops.create("r", chat_id=3, user_id=1, kind="order", request={})
+    await ops.claim("r", "me")
+    assert await ops.fail_pending("q", {"failure": "superseded"}) is True
+    assert await ops.fail_pending("r", {"failure": "superseded"}) is False
+    assert (await ops.get("q")).status == FAILED
+    assert (await ops.get("r")).status == IN_FLIGHT
 
 
 async def test_vault_rotation_keeps_old_ciphertexts_readable():
@@ -173,31 +245,38 @@ async def test_purge_keeps_recent_and_unresolved_operations(repos, clock):
     assert await repos.operations.get("old-done") is None
 
 
-async def test_find_unresolved_is_the_newest_in_flight_or_unknown_of_its_chat_and_kind(
-    repos, clock
-):
-    ops = repos.operations
-    for chat_id in (5, 6):
-        await repos.chats.link(chat_id, api_key_enc=b"x", api_key_masked=None,
-                               account_email=None, linked_by=None)
-    assert await ops.find_unresolved(5, "order") is None
-    for op_id, status in [
-        ("done", DONE), ("failed", FAILED), ("pending", PENDING), ("older", UNKNOWN)
-    ]:
-        await ops.create(op_id, chat_id=5, user_id=1, kind="order", request={})
-        if status != PENDING:
-            await ops.finish(op_id, status)
-        clock.advance(timedelta(seconds=1))
-    await ops.create("extend", chat_id=5, user_id=1, kind="extend", request={})
-    await ops.finish("extend", UNKNOWN)
-    await ops.create("elsewhere", chat_id=6, user_id=1, kind="order", request={})
-    await ops.finish("elsewhere", UNKNOWN)
-    assert (await ops.find_unresolved(5, "order")).op_id == "older"
+async def test_migration_stairway_keeps_data_and_settles_old_claims(tmp_path):
+    """Each migration applied to a database of the version before it, with data in it."""
+    from storage.db import _migrations
 
-    clock.advance(timedelta(seconds=1))
-    await ops.create("newer", chat_id=5, user_id=1, kind="order", request={})
-    assert await ops.claim("newer")
-    assert (await ops.find_unresolved(5, "order")).op_id == "newer"  # in flight counts too
-    await ops.finish("newer", DONE)
-    await ops.finish("older", PENDING)
-    assert await ops.find_unresolved(5, "order") is None
+    path = tmp_path / "stairway.sqlite3"
+    migrations = _migrations()
+    assert [version for version, _ in migrations] == list(range(1, len(migrations) + 1))
+    raw = sqlite3.connect(path)
+    raw.executescript(migrations[0][1] + "\nPRAGMA user_version=1;")
+    now = "2026-01-01T00:00:00+00:00"
+    raw.execute("INSERT INTO chats (chat_id, created_at) VALUES (7, ?)", (now,))
+    for op_id, status in (("flying", "in_flight"), ("lost", "unknown"), ("quote", "pending")):
+        raw.execute(
+            "INSERT INTO operations (op_id, chat_id, user_id, kind, request, status,"
+            " created_at, updated_at) VALUES (?, 7, 1, 'order', '{}', ?, ?, ?)",
+            (op_id, status, now, now),
+        )
+    raw.commit()
+    raw.close()
+
+    db = Database(path)
+    await db.connect()
+    try:
+        assert (await db.fetchone("PRAGMA user_version"))[0] == migrations[-1][0]
+        repos = Repositories.build(db, ManualClock())
+        # A claim of the old version may have been sent: it is unknown, with a send time.
+        flying = await repos.operations.get("flying")
+        assert flying.status == UNKNOWN and flying.sent_at is not None
+        lost = await repos.operations.get("lost")
+        assert lost.status == UNKNOWN and lost.sent_at is not None
+        quote = await repos.operations.get("quote")
+        assert quote.status == PENDING and quote.sent_at is None
+        assert (await repos.chats.get(7)) is not None
+    finally:
+        await db.close()

@@ -10,6 +10,7 @@ from bot.security import KeyVault, KeyVaultError
 from bot.services.errors import AlreadyProcessing, NotLinked
 from storage import Repositories
 from storage.chats import ChatLink
+from storage.operations import IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class AccountService:
         return len(updates)
 
     async def logout(self, chat_id: int) -> None:
-        if await self._repos.operations.count_in_flight(chat_id):
+        open_op = await self._repos.operations.open_for_chat(chat_id)
+        if open_op is not None and open_op.status == IN_FLIGHT:
             # An order or extend is on its way: its receipt and local record need the chat.
             raise AlreadyProcessing
         await self._repos.chats.forget(chat_id)

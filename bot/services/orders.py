@@ -3,38 +3,29 @@
 The list always comes from the API (orders bought on the website show up too); every
 order seen is written to the local copy (OrderRepository), which reminders read.
 
-Extending has no idempotency key in the API, so it is guarded locally with an
-operation record (kind ``extend``) created when the confirmation screen is shown:
+Extending has no idempotency key in the API. It runs through the paid-action runner
+(bot/services/paid.py) as kind ``extend``; the confirmation screen records the operation
+with the order's ``expiresAt`` as the user saw it, and ``ExtendAction`` adds the rules
+that make it exactly once without a key:
 
-* the Confirm button carries the operation id; ``claim`` lets exactly one tap send,
-  a repeated tap of a finished confirmation shows the stored receipt again;
-* one extend per order at a time (a per-order lock, plus unresolved operations of the
-  same order are settled before a new one is sent);
-* right before sending, the order's ``expiresAt`` is read and compared with the one
-  recorded on the confirmation screen; a confirmation made before the order changed
-  (extended meanwhile, here or on the website) is not sent but shown again, fresh;
-* an answer from the API other than success means nothing stayed charged (402, 409,
-  400, 429, 502 — the spec refunds a failed upstream call), so the same confirmation
-  may be tapped again; no answer (timeout, 5xx, garbage) or a crash leaves the
-  operation ``unknown``.
-* An ``unknown`` operation is resolved by reading the order: ``expiresAt`` moved since
-  the value recorded right before sending → the extend happened (shown as done, the
-  exact charge is in the transactions); unchanged → it did not, and the confirmation
-  is offered again — but only once ``UNKNOWN_SETTLE`` has passed since the operation
-  became unknown, so a request the provider is still processing is not sent twice.
-  Risk accepted: an extend done on the website in that window would be reported as
-  ours; that never charges twice. Unknown operations are settled when the chat next
-  opens that order, its extend menu, or taps Check / an old Confirm.
+* right before sending, the order is read again; a confirmation drawn before the order
+  changed (extended meanwhile, here or on the website) is not sent but shown again;
+* an answer other than success proves nothing stayed charged (402, 409, 400, 404, 429,
+  502 — the spec refunds a failed upstream call): the same confirmation may be sent again;
+* no answer leaves the operation ``unknown`` and it is never sent again by itself. It is
+  decided only by proof: the order's expiry moved, or a debit for the order after the
+  claim time is in the transactions (a matching refund: nothing stayed charged). The
+  API debits before it calls the provider, so once ``EXTEND_SETTLE`` has passed with
+  neither, the request provably never started: the confirmation is offered again.
+  Until then the user sees "still checking" with a Check button.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import secrets
-import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,7 +37,6 @@ from bot.clock import Clock
 from bot.exports import ExportFormat, export_format, file_name, render_local
 from bot.proxy_api import (
     Country,
-    InsufficientFunds,
     NotFound,
     NotProvisioned,
     Order,
@@ -58,16 +48,29 @@ from bot.proxy_api import (
     ProxyApiError,
     ProxyCredential,
     ProxyType,
-    RateLimited,
     Reference,
-    UpstreamError,
-    ValidationError,
+    Transaction,
 )
-from bot.proxy_api.errors import AuthError
 from bot.services.account import AccountService
 from bot.services.errors import AlreadyProcessing, BotError, StaleAction
+from bot.services.paid import (
+    Abort,
+    Aborted,
+    DidNotHappen,
+    Done,
+    Finding,
+    Happened,
+    Investigation,
+    NotHappened,
+    PaidActionBlocked,
+    PaidActionRunner,
+    Refused,
+    RunResult,
+    Ticket,
+    Unclear,
+)
 from storage import Repositories
-from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, Operation
+from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
 from storage.orders import LocalOrder
 
 log = logging.getLogger(__name__)
@@ -76,20 +79,16 @@ PAGE_SIZE = 5
 STATUS_FILTERS: tuple[str, ...] = tuple(s.value for s in OrderStatus)
 TYPE_FILTERS: tuple[str, ...] = tuple(t.value for t in ProxyType)
 EXTEND_KIND = "extend"
-# How long an extend with no answer stays "maybe still happening" before an unchanged
-# expiry is trusted as "did not happen" (longer than any request the client waits for).
-UNKNOWN_SETTLE = timedelta(seconds=60)
+# The API debits before it calls the provider; a request that left no debit this long
+# after it was sent never started (the client gives up on a request after 15 s).
+EXTEND_SETTLE = timedelta(minutes=10)
+# Slack between our clock and the provider's when reading the transactions.
+CLOCK_SLACK = timedelta(minutes=2)
 # Types without periods (residential is a traffic package) cannot be extended.
 _NOT_EXTENDABLE_TYPES = frozenset({ProxyType.RESIDENT.value})
 _EXTENDABLE_STATUSES = frozenset({OrderStatus.ACTIVE.value, OrderStatus.EXPIRED.value})
 # What an order id from a button may look like before it is sent anywhere.
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Errors that are the API's answer to the extend itself: the request was refused or
-# (502) refunded, so nothing stayed charged and the same confirmation may be sent again.
-_ANSWERED = (InsufficientFunds, NotProvisioned, UpstreamError, RateLimited, ValidationError,
-             AuthError)
-
-
 # -- results -------------------------------------------------------------------------
 
 
@@ -171,7 +170,38 @@ class ExtendUnclear:
     order_id: str
 
 
-ExtendOutcome = ExtendDone | ExtendQuote | ExtendUnclear
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendPayload:
+    """What an extend operation sends, and the expiry the user saw when confirming."""
+
+    order_id: str
+    period_id: int
+    period_name: str
+    expires_seen: datetime | None
+    estimate: Decimal | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "period_id": self.period_id,
+            "period_name": self.period_name,
+            "expires_seen": _iso(self.expires_seen),
+            "estimate": str(self.estimate) if self.estimate is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtendPayload:
+        seen = data.get("expires_seen")
+        estimate = data.get("estimate")
+        return cls(
+            order_id=str(data["order_id"]),
+            period_id=int(data["period_id"]),
+            period_name=str(data.get("period_name") or ""),
+            expires_seen=datetime.fromisoformat(seen) if seen else None,
+            estimate=Decimal(estimate) if estimate else None,
+        )
 
 
 class NotExtendable(BotError):
@@ -181,14 +211,16 @@ class NotExtendable(BotError):
         self.reason = reason  # resident, canceled, no_periods
 
 
-class ExtendFailed(BotError):
+@dataclass(frozen=True, slots=True)
+class ExtendFailed:
     """The API refused the extend; nothing stayed charged, the confirmation may be re-sent."""
 
-    def __init__(self, order_id: str, op_id: str, cause: ProxyApiError) -> None:
-        super().__init__(cause.message)
-        self.order_id = order_id
-        self.op_id = op_id
-        self.cause = cause
+    order_id: str
+    op_id: str
+    cause: ProxyApiError
+
+
+ExtendOutcome = ExtendDone | ExtendQuote | ExtendUnclear | ExtendFailed
 
 
 def extend_blocker(order: Order) -> str | None:
@@ -216,14 +248,17 @@ def _check_order_id(order_id: str) -> None:
 
 
 class OrdersService:
-    def __init__(self, accounts: AccountService, repos: Repositories, clock: Clock) -> None:
+    def __init__(
+        self,
+        accounts: AccountService,
+        repos: Repositories,
+        clock: Clock,
+        runner: PaidActionRunner,
+    ) -> None:
         self._accounts = accounts
         self._repos = repos
         self._clock = clock
-        # One lock per (chat, order): extends of one order never run side by side.
-        self._locks: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._runner = runner
 
     # -- list & details -----------------------------------------------------------
 
@@ -258,10 +293,8 @@ class OrdersService:
         """The order; an extend of it interrupted by a restart is settled and reported here."""
         _check_order_id(order_id)
         api = await self._accounts.api_for(chat_id)
-        recovered = None
-        with contextlib.suppress(AlreadyProcessing):  # still unclear: the details show anyway
-            async with self._lock(chat_id, order_id):
-                recovered = await self._settle_unknown(api, chat_id, order_id, None)
+        # Still unclear: the details show anyway.
+        recovered = await self._settle_open(chat_id, order_id)
         info = await self._info(api, chat_id, order_id)
         return replace(info, recovered=recovered) if recovered else info
 
@@ -307,8 +340,7 @@ class OrdersService:
     async def extend_menu(self, chat_id: int, order_id: str) -> ExtendMenu:
         _check_order_id(order_id)
         api = await self._accounts.api_for(chat_id)
-        async with self._lock(chat_id, order_id):
-            recovered = await self._settle_unknown(api, chat_id, order_id, None)
+        recovered = await self._settle_open(chat_id, order_id, strict=True)
         info = await self._info(api, chat_id, order_id)
         self._ensure_extendable(info.order)
         reference = await api.get_reference(info.order.type)
@@ -328,146 +360,94 @@ class OrdersService:
             raise StaleAction
         estimate = await self._estimate(api, info.order, period)
         op_id = secrets.token_urlsafe(9)
-        request: dict[str, Any] = {
-            "order_id": order_id,
-            "period_id": period.id,
-            "period_name": period.name,
-            "expires_seen": _iso(info.order.expires_at),
-            "estimate": str(estimate) if estimate is not None else None,
-        }
-        await self._repos.operations.create(
-            op_id, chat_id=chat_id, user_id=user_id, kind=EXTEND_KIND, request=request,
+        payload = ExtendPayload(
             order_id=order_id,
+            period_id=period.id,
+            period_name=period.name,
+            expires_seen=info.order.expires_at,
+            estimate=estimate,
+        )
+        await self._repos.operations.create(
+            op_id, chat_id=chat_id, user_id=user_id, kind=EXTEND_KIND,
+            request=payload.to_dict(), order_id=order_id,
         )
         return ExtendQuote(op_id, info, period, estimate, note)
 
-    async def confirm_extend(self, chat_id: int, op_id: str) -> ExtendOutcome:
-        op = await self._repos.operations.get(op_id)
-        if op is None or op.chat_id != chat_id or op.kind != EXTEND_KIND:
+    async def begin_extend(
+        self, chat_id: int, op_id: str, message_id: int | None = None
+    ) -> ExtendOutcome | Ticket:
+        """Claim a confirmation for this tap (a Ticket to ``finish_extend``), or its
+        stored outcome. AlreadyProcessing while another tap holds it."""
+        op = await self._runner.operation(chat_id, op_id, EXTEND_KIND)
+        if op.status == DONE:
+            return _done_from(op)
+        if op.status == FAILED:
             raise StaleAction
-        order_id = str(op.request["order_id"])
-        api = await self._accounts.api_for(chat_id)
-        async with self._lock(chat_id, order_id):
-            op = await self._repos.operations.get(op_id)
-            assert op is not None
-            if op.status == DONE:
-                return _done_from(op)
-            if op.status == FAILED:
-                raise StaleAction
-            if op.status == IN_FLIGHT:
-                raise AlreadyProcessing
-            if op.status == UNKNOWN:
-                outcome = await self._resolve(api, chat_id, op)
-                if outcome is not None:
-                    return outcome
-                return await self._quote_again(api, chat_id, op, note="retry")
-            return await self._send_extend(api, chat_id, op)
+        if op.status == IN_FLIGHT:
+            raise AlreadyProcessing
+        await self._accounts.api_for(chat_id)  # not linked any more: say so, claim nothing
+        return await self._runner.claim(op, message_id)
+
+    async def finish_extend(self, ticket: Ticket) -> ExtendOutcome:
+        return await self.extend_outcome(await self._runner.run(ticket))
+
+    async def extend_outcome(self, result: RunResult) -> ExtendOutcome:
+        """What a run of an extend means for the user."""
+        op = result.op
+        payload = ExtendPayload.from_dict(op.request)
+        if isinstance(result, Done):
+            return _done_from(op)
+        if isinstance(result, Unclear):
+            return ExtendUnclear(op.op_id, payload.order_id)
+        if isinstance(result, Refused):
+            if isinstance(result.error, NotFound):
+                raise result.error
+            return ExtendFailed(payload.order_id, op.op_id, result.error)
+        if isinstance(result, NotHappened):
+            # Proven not charged: the same confirmation (same expiry seen) is offered again.
+            return await self._quote_again(op, note="retry")
+        assert isinstance(result, Aborted)
+        if result.reason == "not_found":
+            raise NotFound("Order not found", status=404)
+        return await self._quote_again(op, note="changed")
 
     # -- extend internals ---------------------------------------------------------------
 
-    async def _send_extend(self, api: ProxyApi, chat_id: int, op: Operation) -> ExtendOutcome:
-        order_id = str(op.request["order_id"])
-        period_id = int(op.request["period_id"])
-        await self._settle_unknown(api, chat_id, order_id, op.op_id)
-        order = await self._read_for(api, op)
-        await self._remember(chat_id, order, None)
-        # A pending order has no expiry to compare; the provider's 409 answers it below.
-        pending = order.status == OrderStatus.PENDING.value
-        if not pending and _iso(order.expires_at) != op.request.get("expires_seen"):
-            # Extended (or otherwise changed) since this confirmation was drawn.
-            await self._repos.operations.finish(op.op_id, FAILED, {"error": "changed"})
-            return await self._quote_again(api, chat_id, op, note="changed")
-        if not await self._repos.operations.claim(op.op_id, (PENDING,)):
-            raise AlreadyProcessing
-        log.info("chat %s: extending order %s (op %s)", chat_id, order_id, op.op_id)
-        try:
-            result = await api.extend_order(order_id, period_id)
-        except NotFound as exc:
-            await self._repos.operations.finish(op.op_id, FAILED, {"error": exc.code})
-            raise
-        except _ANSWERED as exc:
-            await self._repos.operations.finish(op.op_id, PENDING)
-            raise ExtendFailed(order_id, op.op_id, exc) from None
-        except ProxyApiError as exc:
-            # No usable answer: the provider may have extended and charged.
-            log.warning("chat %s: extend of %s unclear (%s)", chat_id, order_id, exc.code)
-            await self._repos.operations.finish(op.op_id, UNKNOWN, {"error": exc.code})
-            return ExtendUnclear(op.op_id, order_id)
-        expires_at: datetime | None = None
-        try:
-            after = await api.get_order(order_id)
-            expires_at = after.expires_at
-            await self._remember(chat_id, after, None)
-        except ProxyApiError as exc:
-            log.warning("chat %s: order %s not re-read after extend (%s)", chat_id, order_id,
-                        exc.code)
-        done = ExtendDone(order_id, str(op.request["period_name"]), result.charged, expires_at)
-        await self._repos.operations.finish(op.op_id, DONE, _done_record(done))
-        return done
+    async def _settle_open(
+        self, chat_id: int, order_id: str, strict: bool = False
+    ) -> ExtendDone | None:
+        """An unresolved extend of this order is investigated before anything new.
 
-    async def _resolve(
-        self, api: ProxyApi, chat_id: int, op: Operation
-    ) -> ExtendDone | ExtendUnclear | None:
-        """Decide an ``unknown`` extend by the order's expiry; None = it did not happen."""
-        order_id = str(op.request["order_id"])
-        order = await self._read_for(api, op)
-        await self._remember(chat_id, order, None)
-        if _iso(order.expires_at) != op.request.get("expires_seen"):
-            done = ExtendDone(
-                order_id, str(op.request["period_name"]), None, order.expires_at, recovered=True
-            )
-            await self._repos.operations.finish(op.op_id, DONE, _done_record(done))
-            log.info("chat %s: interrupted extend %s did happen", chat_id, op.op_id)
-            return done
-        if self._clock.now() - op.updated_at < UNKNOWN_SETTLE:
-            return ExtendUnclear(op.op_id, order_id)
-        await self._repos.operations.finish(op.op_id, PENDING)
-        log.info("chat %s: interrupted extend %s did not happen", chat_id, op.op_id)
+        Returns it when it turned out to have happened. ``strict``: while it stays
+        unclear, PaidActionBlocked (the caller shows "still checking").
+        """
+        op = await self._repos.operations.open_for_chat(chat_id)
+        if op is None or op.kind != EXTEND_KIND or op.order_id != order_id:
+            return None
+        try:
+            result = await self._runner.run(await self._runner.claim(op))
+        except (AlreadyProcessing, PaidActionBlocked, ProxyApiError):
+            if strict:
+                raise PaidActionBlocked(op) from None
+            return None
+        if isinstance(result, Done):
+            return _done_from(result.op)
+        if isinstance(result, Unclear) and strict:
+            raise PaidActionBlocked(result.op)
         return None
 
-    async def _read_for(self, api: ProxyApi, op: Operation) -> OrderDetails:
-        """The order an operation is about; gone from the account → the operation fails."""
-        try:
-            return await api.get_order(str(op.request["order_id"]))
-        except NotFound as exc:
-            await self._repos.operations.finish(op.op_id, FAILED, {"error": exc.code})
-            raise
-
-    async def _settle_unknown(
-        self, api: ProxyApi, chat_id: int, order_id: str, current_op: str | None
-    ) -> ExtendDone | None:
-        """Resolve this order's other unfinished extends before anything new is sent."""
-        recovered = None
-        while True:
-            other = await self._repos.operations.find_in_flight(chat_id, EXTEND_KIND, order_id)
-            if other is None or other.op_id == current_op:
-                return recovered
-            if other.status == IN_FLIGHT:
-                raise AlreadyProcessing
-            outcome = await self._resolve(api, chat_id, other)
-            if isinstance(outcome, ExtendUnclear):
-                raise AlreadyProcessing
-            if isinstance(outcome, ExtendDone):
-                recovered = outcome
-
-    async def _quote_again(
-        self, api: ProxyApi, chat_id: int, op: Operation, note: str
-    ) -> ExtendQuote:
-        order_id = str(op.request["order_id"])
+    async def _quote_again(self, op: Operation, note: str) -> ExtendQuote:
+        payload = ExtendPayload.from_dict(op.request)
         if note == "retry":
             # The same operation is offered again; its recorded expiry still holds.
-            info = await self._info(api, chat_id, order_id)
-            period = (await api.get_reference(info.order.type)).period(
-                int(op.request["period_id"])
-            )
+            api = await self._accounts.api_for(op.chat_id)
+            info = await self._info(api, op.chat_id, payload.order_id)
+            period = (await api.get_reference(info.order.type)).period(payload.period_id)
             if period is None:
                 raise StaleAction
-            estimate = op.request.get("estimate")
-            return ExtendQuote(
-                op.op_id, info, period, Decimal(estimate) if estimate else None, note
-            )
+            return ExtendQuote(op.op_id, info, period, payload.estimate, note)
         return await self.prepare_extend(
-            chat_id, op.user_id, order_id, int(op.request["period_id"]), note
+            op.chat_id, op.user_id, payload.order_id, payload.period_id, note
         )
 
     def _ensure_extendable(self, order: OrderDetails) -> None:
@@ -502,14 +482,6 @@ class OrdersService:
             log.info("no extend estimate for %s: %s", order.id, type(exc).__name__)
             return None
 
-    def _lock(self, chat_id: int, order_id: str) -> asyncio.Lock:
-        key = (chat_id, order_id)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
-
     # -- shared internals -----------------------------------------------------------
 
     async def _info(self, api: ProxyApi, chat_id: int, order_id: str) -> OrderInfo:
@@ -540,21 +512,7 @@ class OrdersService:
         return found
 
     async def _remember(self, chat_id: int, order: Order, country: Country | None) -> None:
-        await self._repos.orders.upsert(
-            LocalOrder(
-                order_id=order.id,
-                chat_id=chat_id,
-                type=order.type,
-                status=order.status,
-                quantity=order.quantity,
-                country_id=order.country_id,
-                country_name=country.name if country else None,
-                period_id=order.period_id if isinstance(order, OrderDetails) else None,
-                charged=order.charged_amount,
-                expires_at=order.expires_at,
-                created_at=order.created_at,
-            )
-        )
+        await remember(self._repos, chat_id, order, country)
 
 
 def _country(reference: Reference | None, country_id: int | None) -> Country | None:
@@ -563,12 +521,40 @@ def _country(reference: Reference | None, country_id: int | None) -> Country | N
     return reference.country(country_id)
 
 
-def _done_record(done: ExtendDone) -> dict[str, Any]:
+async def remember(
+    repos: Repositories, chat_id: int, order: Order, country: Country | None = None
+) -> None:
+    """Refresh the local copy of an order (reminders read it)."""
+    await repos.orders.upsert(
+        LocalOrder(
+            order_id=order.id,
+            chat_id=chat_id,
+            type=order.type,
+            status=order.status,
+            quantity=order.quantity,
+            country_id=order.country_id,
+            country_name=country.name if country else None,
+            period_id=order.period_id if isinstance(order, OrderDetails) else None,
+            charged=order.charged_amount,
+            expires_at=order.expires_at,
+            created_at=order.created_at,
+        )
+    )
+
+
+def _done_record(
+    payload: ExtendPayload,
+    charged: Decimal | None,
+    expires_at: datetime | None,
+    recovered: bool,
+    tx_id: str | None = None,
+) -> dict[str, Any]:
     return {
-        "period_name": done.period_name,
-        "charged": str(done.charged) if done.charged is not None else None,
-        "expires_at": _iso(done.expires_at),
-        "recovered": done.recovered,
+        "period_name": payload.period_name,
+        "charged": str(charged) if charged is not None else None,
+        "expires_at": _iso(expires_at),
+        "recovered": recovered,
+        "tx_id": tx_id,
     }
 
 
@@ -583,3 +569,104 @@ def _done_from(op: Operation) -> ExtendDone:
         expires_at=datetime.fromisoformat(expires) if expires else None,
         recovered=bool(result.get("recovered")),
     )
+
+
+# -- the paid action --------------------------------------------------------------------
+
+
+class ExtendAction:
+    """POST /orders/{id}/extend, made exactly once without an idempotency key."""
+
+    kind = EXTEND_KIND
+
+    def __init__(self, repos: Repositories, clock: Clock) -> None:
+        self._repos = repos
+        self._clock = clock
+
+    async def check(self, api: ProxyApi, op: Operation) -> dict[str, Any] | None:
+        payload = ExtendPayload.from_dict(op.request)
+        try:
+            order = await api.get_order(payload.order_id)
+        except NotFound as exc:
+            raise Abort(FAILED, {"error": exc.code}, "not_found") from None
+        await remember(self._repos, op.chat_id, order)
+        # A pending order has no expiry to compare; the provider's 409 answers it.
+        pending = order.status == OrderStatus.PENDING.value
+        if not pending and order.expires_at != payload.expires_seen:
+            # Extended (or otherwise changed) since this confirmation was drawn.
+            raise Abort(FAILED, {"error": "changed"}, "changed")
+        # What the ledger already holds about this order: a debit found later that is not
+        # in this list can only be this extend's.
+        before = [tx.id async for tx in self._about(api, op, order)]
+        return {"ledger_before": before}
+
+    async def send(self, api: ProxyApi, op: Operation) -> object:
+        payload = ExtendPayload.from_dict(op.request)
+        return await api.extend_order(payload.order_id, payload.period_id)
+
+    async def settle(self, api: ProxyApi, op: Operation, response: object) -> Happened:
+        payload = ExtendPayload.from_dict(op.request)
+        expires_at: datetime | None = None
+        try:
+            after = await api.get_order(payload.order_id)
+            expires_at = after.expires_at
+            await remember(self._repos, op.chat_id, after)
+        except ProxyApiError as exc:
+            log.warning("chat %s: order %s not re-read after extend (%s)",
+                        op.chat_id, payload.order_id, exc.code)
+        charged = getattr(response, "charged", None)
+        return Happened(_done_record(payload, charged, expires_at, recovered=False))
+
+    def refused(self, op: Operation, error: ProxyApiError) -> tuple[str, dict[str, Any] | None]:
+        if isinstance(error, NotFound):
+            return FAILED, {"error": error.code}
+        return PENDING, {"error": error.code}
+
+    async def investigate(self, api: ProxyApi, op: Operation) -> Investigation:
+        """Decide an extend whose answer was lost, by proof only."""
+        payload = ExtendPayload.from_dict(op.request)
+        order = await api.get_order(payload.order_id)
+        await remember(self._repos, op.chat_id, order)
+        debit, refund = await self._ledger(api, op, order)
+        if refund is not None and debit is not None:
+            return DidNotHappen({"proof": "refunded", "tx_id": refund.id})
+        if debit is not None or order.expires_at != payload.expires_seen:
+            charged = -debit.amount if debit is not None else None
+            tx_id = debit.id if debit is not None else None
+            return Happened(
+                _done_record(payload, charged, order.expires_at, recovered=True, tx_id=tx_id)
+            )
+        sent_at = op.sent_at or op.updated_at
+        if self._clock.now() - sent_at >= EXTEND_SETTLE:
+            return DidNotHappen({"proof": "no debit"})
+        return Finding.UNDECIDED
+
+    async def _ledger(
+        self, api: ProxyApi, op: Operation, order: Order
+    ) -> tuple[Transaction | None, Transaction | None]:
+        """The debit (and refund) for this order that appeared after the extend was sent:
+        not in the ledger right before sending, nor another extend's."""
+        known = set((op.result or {}).get("ledger_before") or ())
+        known |= {
+            str((other.result or {}).get("tx_id"))
+            for other in await self._repos.operations.done_for_order(EXTEND_KIND, order.id)
+        }
+        debit = refund = None
+        async for tx in self._about(api, op, order):
+            if tx.id in known:
+                continue
+            if tx.amount < 0 and debit is None:
+                debit = tx
+            elif tx.amount > 0 and tx.type == "refund" and refund is None:
+                refund = tx
+        return debit, refund
+
+    @staticmethod
+    async def _about(api: ProxyApi, op: Operation, order: Order) -> AsyncIterator[Transaction]:
+        """Transactions naming the order, newest first, back to the claim (with slack)."""
+        since = (op.sent_at or op.claimed_at or op.created_at) - CLOCK_SLACK
+        async for tx in api.iter_transactions():
+            if tx.created_at < since:
+                return
+            if order.id in (tx.description or ""):
+                yield tx

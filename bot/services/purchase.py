@@ -13,13 +13,9 @@ would be a second order that the provider has every reason to accept.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-import sqlite3
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -28,27 +24,18 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.proxy_api import (
-    AuthError,
     Country,
-    CreatedOrder,
-    InsufficientFunds,
-    NotFound,
-    OrderDetails,
     OrderRequest,
-    ProxyApi,
     ProxyApiError,
     ProxyType,
     Quote,
-    RateLimited,
     Reference,
-    UpstreamError,
     ValidationError,
 )
 from bot.services.account import API_KEY_MIN_LENGTH, AccountService
-from bot.services.errors import AlreadyProcessing, BotError, StaleAction
+from bot.services.errors import BotError, StaleAction
 from storage import Repositories
-from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, Operation
-from storage.orders import LocalOrder
+from storage.operations import IN_FLIGHT, UNKNOWN, Operation
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +83,12 @@ _COUPON_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # Prices may change; a quote older than this is priced again before anything is bought.
 QUOTE_TTL = timedelta(minutes=30)
 
-Busy = Callable[[], AbstractAsyncContextManager[object]]
-
-
-def _idle() -> AbstractAsyncContextManager[object]:
-    return contextlib.nullcontext()
+def quote_of(op: Operation) -> QuoteView | None:
+    """The quote an order operation was recorded with (to remind the user of it)."""
+    try:
+        return QuoteView.from_dict(op.request["view"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None  # only shown to remind the user; the key is what matters
 
 
 class Notice(StrEnum):
@@ -265,6 +253,13 @@ class Wizard:
     def flow(self) -> tuple[str, ...]:
         middle = FLOWS[self.sel.type] if self.sel.type else ()
         return (TYPE, *middle, QUOTE)
+
+    def leads_to_quote(self, step: str) -> bool:
+        """Whether a choice at ``step`` now goes on to price the quote (slow: API calls)."""
+        flow = self.flow()
+        if step != self.step or step not in flow:
+            return False
+        return flow[flow.index(step) + 1] == QUOTE
 
 
 # -- what the screens show --------------------------------------------------------------
@@ -448,7 +443,6 @@ class PurchaseService:
         wizard: Wizard,
         step: str,
         value: str,
-        busy: Busy = _idle,
     ) -> Screen:
         """Take ``value`` for ``step`` (a tap or typed quantity) and move to the next step."""
         if step != wizard.step or step in (QUOTE, COUPON):
@@ -470,7 +464,7 @@ class PurchaseService:
         flow = moved.flow()
         following = flow[flow.index(step) + 1]
         if following == QUOTE:
-            return await self._quote(chat_id, user_id, moved, busy)
+            return await self._quote(chat_id, user_id, moved)
         return await self._enter(chat_id, moved, following)
 
     async def back(self, chat_id: int, wizard: Wizard) -> Screen:
@@ -512,7 +506,7 @@ class PurchaseService:
         return await self._screen(chat_id, replace(wizard, step=COUPON))
 
     async def apply_coupon(
-        self, chat_id: int, user_id: int | None, wizard: Wizard, code: str, busy: Busy = _idle
+        self, chat_id: int, user_id: int | None, wizard: Wizard, code: str
     ) -> Screen:
         """Re-quote with a coupon; a rejected one keeps the current quote, with the reason."""
         code = code.strip()
@@ -520,7 +514,7 @@ class PurchaseService:
             return await self._screen(chat_id, wizard, Notice.BAD_COUPON)
         with_coupon = replace(wizard, sel=replace(wizard.sel, coupon=code))
         try:
-            screen = await self._quote(chat_id, user_id, with_coupon, busy)
+            screen = await self._quote(chat_id, user_id, with_coupon)
         except ValidationError as exc:
             reason = str(exc.details.get("coupon") or exc.message)
             log.info("chat %s: coupon rejected (%s)", chat_id, reason)
@@ -530,21 +524,21 @@ class PurchaseService:
         return replace(screen, notice=Notice.COUPON_APPLIED)
 
     async def remove_coupon(
-        self, chat_id: int, user_id: int | None, wizard: Wizard, busy: Busy = _idle
+        self, chat_id: int, user_id: int | None, wizard: Wizard
     ) -> Screen:
         if wizard.step not in (QUOTE, COUPON) or wizard.sel.coupon is None:
             return await self._screen(chat_id, wizard, Notice.STALE)
         return await self._quote(
-            chat_id, user_id, replace(wizard, sel=replace(wizard.sel, coupon=None)), busy
+            chat_id, user_id, replace(wizard, sel=replace(wizard.sel, coupon=None))
         )
 
     async def requote(
-        self, chat_id: int, user_id: int | None, wizard: Wizard, busy: Busy = _idle
+        self, chat_id: int, user_id: int | None, wizard: Wizard
     ) -> Screen:
         """Price the same selection again (after a failed purchase): a new quote, a new key."""
         if wizard.step not in (QUOTE, COUPON):
             return await self._screen(chat_id, wizard, Notice.STALE)
-        return await self._quote(chat_id, user_id, wizard, busy)
+        return await self._quote(chat_id, user_id, wizard)
 
     async def saved_quote(self, chat_id: int, op_id: str) -> Screen:
         """The quote screen of an operation, from the database alone (no API call)."""
@@ -553,185 +547,27 @@ class PurchaseService:
         wizard = Wizard.from_dict(op.request.get("wizard"))
         return Screen(replace(wizard, step=QUOTE, op_id=op_id), quote=view)
 
-    # -- buying -------------------------------------------------------------------------
+    # -- for checkout ---------------------------------------------------------------------
 
-    async def confirm(
-        self, chat_id: int, user_id: int | None, op_id: str, busy: Busy = _idle
-    ) -> Receipt | Screen:
-        """Place the quoted order once; every later tap gets the same receipt.
-
-        Returns a fresh quote Screen instead when the quote was too old to buy at.
-        ``busy`` is entered only by the one caller that goes on to talk to the API.
-        """
-        op = await self._operation(chat_id, op_id)
-        settled = self._settled(op)
-        if settled is not None:
-            return settled
-        if op.status == PENDING:
-            # Another order of this chat may be placed already: settle it first.
-            await self._ensure_resolved(chat_id)
-            if self._clock.now() - op.created_at > QUOTE_TTL:
-                return await self._refresh_expired(chat_id, user_id, op, busy)
-        api = await self._accounts.api_for(chat_id)
-        if op.request.get("key_id", api.key_id) != api.key_id:
-            # The chat linked another account since this quote: never buy on that one.
-            await self._drop(op_id, "relinked")
-            raise StaleAction
-        claimed_from = None if op.status == IN_FLIGHT else await self._claim(op_id)
-        if claimed_from is None:
-            # Someone else holds it; it may have finished between our read and the claim.
-            latest = await self._operation(chat_id, op_id)
-            settled = self._settled(latest)
-            if settled is not None:
-                return settled
-            raise AlreadyProcessing
-        return await self._place(api, op, claimed_from, busy)
-
-    async def _drop(self, op_id: str, why: str) -> None:
-        if await self._claim(op_id) is not None:
-            await self._repos.operations.finish(op_id, FAILED, {"failure": why})
-
-    async def _claim(self, op_id: str) -> str | None:
-        """Claim the operation; the status it was claimed from, or None when taken.
-
-        ``unknown`` is tried first so that a resend is never mistaken for a first attempt.
-        """
-        for status in (UNKNOWN, PENDING):
-            if await self._repos.operations.claim(op_id, (status,)):
-                return status
-        return None
-
-    async def _place(
-        self, api: ProxyApi, op: Operation, claimed_from: str, busy: Busy
-    ) -> Receipt:
-        ops = self._repos.operations
-        request = OrderRequest.model_validate(op.request["body"])
-        try:
-            async with busy():
-                created = await api.create_order(request, idempotency_key=op.op_id)
-                receipt = await self._record(api, op, created)
-        except UpstreamError as exc:
-            await ops.finish(op.op_id, FAILED, {"failure": "upstream", "refunded": exc.refunded})
-            log.warning("chat %s: order %s failed upstream", op.chat_id, op.op_id)
-            raise PurchaseFailed(exc.refunded) from exc
-        except (InsufficientFunds, ValidationError, NotFound):
-            # A repeated key gets the first answer replayed, so a business error proves no
-            # order was placed with it: the same key may simply be sent again.
-            await ops.finish(op.op_id, PENDING)
-            raise
-        except (RateLimited, AuthError) as exc:
-            # Refused before the server looked at the key. For a first attempt that means
-            # nothing was bought; after a lost answer it says nothing about the first one.
-            if claimed_from == PENDING and not exc.after_unanswered_attempt:
-                await ops.finish(op.op_id, PENDING)
-                raise
-            await ops.finish(op.op_id, UNKNOWN)
-            log.warning("chat %s: order %s still unresolved (%s)", op.chat_id, op.op_id, exc.code)
-            raise OrderUnresolved(op.op_id, self._quote_of(op), exc) from exc
-        except ProxyApiError as exc:
-            # Timeout, 5xx or a garbled answer: the server may have placed the order, and
-            # only a resend with the same key can tell.
-            await ops.finish(op.op_id, UNKNOWN)
-            log.warning("chat %s: order %s answer lost (%s)", op.chat_id, op.op_id, exc.code)
-            raise OrderUnresolved(op.op_id, self._quote_of(op), exc) from exc
-        except BaseException:
-            # A crash or cancellation mid-request: the next tap may claim it again.
-            await ops.finish(op.op_id, UNKNOWN)
-            raise
-        await ops.finish(op.op_id, DONE, receipt.to_dict(), order_id=created.order_id)
-        log.info("chat %s: order %s placed (op %s)", op.chat_id, created.order_id, op.op_id)
-        return receipt
-
-    async def _record(self, api: ProxyApi, op: Operation, created: CreatedOrder) -> Receipt:
-        """Keep the local copy of the order; details and balance are best effort."""
-        view = QuoteView.from_dict(op.request["view"])
-        details: OrderDetails | None = None
-        balance: Decimal | None = None
-        try:
-            details = await api.get_order(created.order_id)
-        except ProxyApiError as exc:
-            log.warning("order %s placed; details unavailable (%s)", created.order_id, exc.code)
-        try:
-            balance = (await api.get_account()).balance
-        except ProxyApiError as exc:
-            log.warning("order %s placed; balance unavailable (%s)", created.order_id, exc.code)
-        now = self._clock.now()
-        if details is not None:
-            expires_at, status = details.expires_at, details.status
-            quantity, created_at = details.quantity, details.created_at
-        else:
-            days = view.period_days
-            expires_at = now + timedelta(days=days) if days else None
-            status, created_at = "active", now
-            quantity = view.quantity or (int(view.traffic) if view.traffic else 1)
-        local = LocalOrder(
-            order_id=created.order_id,
-            chat_id=op.chat_id,
-            type=view.type,
-            status=status,
-            quantity=quantity,
-            country_id=view.country_id,
-            country_name=view.country,
-            period_id=view.period_id,
-            charged=created.charged,
-            expires_at=expires_at,
-            created_at=created_at,
-        )
-        try:
-            await self._repos.orders.upsert(local)
-        except sqlite3.Error as exc:
-            # The order is placed and paid whatever happens here (say, the chat was logged
-            # out meanwhile, so its row is gone); /orders still lists it from the API.
-            log.warning(
-                "chat %s: order %s placed; local copy not saved (%s)",
-                op.chat_id, created.order_id, type(exc).__name__,
-            )
-        return Receipt(
-            order_id=created.order_id,
-            type=view.type,
-            charged=created.charged,
-            balance=balance,
-            quantity=quantity,
-            country=view.country,
-            country_code=view.country_code,
-            period=view.period,
-            tarif=view.tarif,
-            status=status,
-            expires_at=expires_at,
-        )
-
-    @staticmethod
-    def _settled(op: Operation) -> Receipt | None:
-        if op.status == DONE and op.result is not None:
-            return Receipt.from_dict(op.result)
-        if op.status == FAILED:
-            result = op.result or {}
-            if result.get("failure") == "upstream":
-                raise PurchaseFailed(bool(result.get("refunded")))
-            raise StaleAction  # superseded by a newer quote
-        return None
-
-    async def _refresh_expired(
-        self, chat_id: int, user_id: int | None, op: Operation, busy: Busy
+    async def requote_operation(
+        self, chat_id: int, user_id: int | None, op: Operation
     ) -> Screen:
+        """A quote too old to buy at, priced again (a new operation, a new key)."""
         wizard = replace(Wizard.from_dict(op.request.get("wizard")), step=QUOTE, op_id=op.op_id)
-        screen = await self._quote(chat_id, user_id, wizard, busy)
+        screen = await self._quote(chat_id, user_id, wizard)
         return replace(screen, notice=Notice.REQUOTED)
+
+    async def drop(self, op_id: str, why: str) -> None:
+        """A quote that must never be bought (say, the chat linked another account)."""
+        await self._repos.operations.fail_pending(op_id, {"failure": why})
 
     # -- internals ------------------------------------------------------------------------
 
     async def _ensure_resolved(self, chat_id: int) -> None:
         """OrderUnresolved while an order of the chat may be placed without our knowing."""
-        op = await self._repos.operations.find_unresolved(chat_id, OPERATION_KIND)
-        if op is not None:
-            raise OrderUnresolved(op.op_id, self._quote_of(op))
-
-    @staticmethod
-    def _quote_of(op: Operation) -> QuoteView | None:
-        try:
-            return QuoteView.from_dict(op.request["view"])
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            return None  # only shown to remind the user; the key is what matters
+        op = await self._repos.operations.open_for_chat(chat_id)
+        if op is not None and op.kind == OPERATION_KIND:
+            raise OrderUnresolved(op.op_id, quote_of(op))
 
     async def _operation(self, chat_id: int, op_id: str) -> Operation:
         op = await self._repos.operations.get(op_id) if op_id else None
@@ -799,7 +635,7 @@ class PurchaseService:
             op = await self._operation(chat_id, wizard.op_id)
             if op.status in (IN_FLIGHT, UNKNOWN):
                 # Its Confirm went out: the quote's buttons would lead to a new key.
-                raise OrderUnresolved(op.op_id, self._quote_of(op))
+                raise OrderUnresolved(op.op_id, quote_of(op))
             quote = QuoteView.from_dict(op.request["view"])
             return Screen(wizard, quote=quote, notice=notice, detail=detail)
         if step == TYPE or wizard.sel.type is None:
@@ -822,7 +658,7 @@ class PurchaseService:
         )
 
     async def _quote(
-        self, chat_id: int, user_id: int | None, wizard: Wizard, busy: Busy
+        self, chat_id: int, user_id: int | None, wizard: Wizard
     ) -> Screen:
         """Price the selection and record it as a pending operation with a new key."""
         sel = wizard.sel
@@ -835,10 +671,9 @@ class PurchaseService:
         # placed would be a second order (and superseding only touches pending ones).
         await self._ensure_resolved(chat_id)
         request = sel.to_request()
-        async with busy():
-            reference = await api.get_reference(sel.type)
-            quote = await api.calc_order(request)
-            balance = (await api.get_account()).balance
+        reference = await api.get_reference(sel.type)
+        quote = await api.calc_order(request)
+        balance = (await api.get_account()).balance
         op_id = uuid.uuid4().hex
         view = _view(op_id, sel, reference, quote, balance)
         stored_wizard = replace(wizard, step=QUOTE, op_id=op_id, search="")
@@ -861,12 +696,9 @@ class PurchaseService:
 
     async def _supersede(self, chat_id: int, op_id: str) -> None:
         """An old quote's Confirm must not buy once the selection changed."""
-        ops = self._repos.operations
-        old = await ops.get(op_id)
-        if old is None or old.chat_id != chat_id or old.status != PENDING:
-            return
-        if await ops.claim(op_id, (PENDING,)):
-            await ops.finish(op_id, FAILED, {"failure": "superseded"})
+        old = await self._repos.operations.get(op_id)
+        if old is not None and old.chat_id == chat_id:
+            await self._repos.operations.fail_pending(op_id, {"failure": "superseded"})
 
 
 def _view(

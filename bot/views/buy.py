@@ -264,15 +264,42 @@ def _order_summary(order: QuoteView | Receipt) -> list[str]:
     return lines
 
 
-def unresolved_text(quote: QuoteView | None) -> str:
-    """An earlier order may be placed already; a resend of its key settles it."""
-    lines = [
-        _(
+def unresolved_text(quote: QuoteView | None, stale: bool = False) -> str:
+    """An earlier order may be placed already; a resend of its key (or, when it is old,
+    a search of the orders and transactions) settles it."""
+    if stale:
+        head = _(
+            "⚠️ <b>I still cannot tell whether your earlier order was placed.</b>\n"
+            "It is too old to send again safely, and the orders and transactions do not "
+            "settle it. Look in /orders and /transactions, or contact 1001Proxy support."
+        )
+    else:
+        head = _(
             "⚠️ <b>Your last order may already be placed.</b>\n"
             "I sent it to 1001Proxy but did not get the answer. Tap “Check status” to "
             "finish it — it is never charged twice — or look in /orders."
         )
-    ]
+    lines = [head]
+    if quote is not None:
+        lines.append("")
+        lines += _order_summary(quote)
+        lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
+    return "\n".join(lines)
+
+
+def not_placed_text(quote: QuoteView | None, interrupted: bool) -> str:
+    """An order proven not placed: say so, and offer the same quote again."""
+    if interrupted:
+        head = _(
+            "ℹ️ <b>Your order was not placed.</b> I was restarted before sending it, so "
+            "nothing was charged. Tap “Try again” to place it."
+        )
+    else:
+        head = _(
+            "ℹ️ <b>Your earlier order was not placed</b>: no order and no charge for it "
+            "reached your account, so nothing was charged. Tap “Try again” to buy it now."
+        )
+    lines = [head]
     if quote is not None:
         lines.append("")
         lines += _order_summary(quote)

@@ -341,7 +341,11 @@ def extend_quote_text(quote: ExtendQuote, now: datetime) -> str:
     order = quote.info.order
     lines = []
     if quote.note == "retry":
-        lines += [_("ℹ️ The last attempt did not go through: the order was not extended."), ""]
+        lines += [
+            _("ℹ️ The last attempt did not go through: the order was not extended and "
+              "nothing was charged."),
+            "",
+        ]
     elif quote.note == "changed":
         lines += [
             _("ℹ️ This order changed since that confirmation (it may have been extended "
@@ -387,14 +391,17 @@ def recovered_note(done: ExtendDone, now: datetime) -> str:
     ).format(order_id=h(done.order_id))
     if done.expires_at is not None:
         text += "\n" + _("New expiry: {expiry}").format(expiry=expiry_line(done.expires_at, now))
+    if done.charged is not None:
+        return text + "\n" + _("Charged: <b>{amount}</b>").format(amount=usd(done.charged))
     return text + "\n" + _("The exact charge is in /transactions.")
 
 
 def extend_unclear_text() -> str:
     return _(
         "⚠️ I could not confirm whether the extension went through — 1001Proxy did not "
-        "answer in time. I will not send it again by myself.\n"
-        "Tap <b>Check</b> in a minute to see what happened."
+        "answer in time. I am still checking and will not send it again by myself.\n"
+        "I will tell you here as soon as the order or your transactions show what "
+        "happened; tap <b>Check</b> to look now."
     )
 
 

@@ -1,0 +1,327 @@
+"""Confirming a quote: placing the order exactly once through the paid-action runner.
+
+Every quote recorded an operation (kind ``order``) whose id is the Idempotency-Key of
+POST /orders. Confirm claims it (one tap wins, one paid action per chat), sends it, and
+stores the receipt; later taps show that receipt.
+
+An order whose answer was lost is ``unknown``. While the provider still remembers the key
+(``RESEND_WITHIN``) it is settled by resending the very same key — the provider replays
+the first answer, so nothing is bought twice. After that a resend could place a new
+order, days later, at an old price and with no new confirmation; an older unresolved
+order is instead looked for in ``GET /orders`` and the transactions, and only proof that
+nothing was bought releases it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.clock import Clock
+from bot.proxy_api import (
+    CreatedOrder,
+    OrderDetails,
+    OrderRequest,
+    ProxyApi,
+    ProxyApiError,
+    UpstreamError,
+)
+from bot.services.account import AccountService
+from bot.services.errors import AlreadyProcessing, StaleAction
+from bot.services.paid import (
+    Aborted,
+    DidNotHappen,
+    Done,
+    Finding,
+    Happened,
+    Investigation,
+    NotHappened,
+    PaidActionBlocked,
+    PaidActionRunner,
+    Refused,
+    RunResult,
+    Ticket,
+    Unclear,
+)
+from bot.services.purchase import (
+    OPERATION_KIND,
+    QUOTE_TTL,
+    OrderUnresolved,
+    PurchaseService,
+    QuoteView,
+    Receipt,
+    Screen,
+    quote_of,
+)
+from storage import Repositories
+from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
+from storage.orders import LocalOrder, StorageError
+
+log = logging.getLogger(__name__)
+
+# How long a resend of an order's Idempotency-Key is trusted to be answered from the
+# provider's memory of the first request.
+RESEND_WITHIN = timedelta(hours=24)
+# Slack between our clock and the provider's when matching orders and transactions.
+CLOCK_SLACK = timedelta(minutes=2)
+
+
+# -- outcomes (what the user is shown) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPending:
+    """The order may be placed already; Check status (the same key) settles it."""
+
+    op_id: str
+    quote: QuoteView | None
+    cause: ProxyApiError | None = None
+    stale: bool = False  # too old to resend: only a search can settle it
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFailed:
+    """The provider failed the order (502); ``refunded`` says whether a debit came back."""
+
+    op_id: str
+    refunded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRefused:
+    """The API refused it (402, 400, 429…): nothing was bought; the same quote stays."""
+
+    op_id: str
+    error: ProxyApiError
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotPlaced:
+    """An interrupted or unresolved order proven not placed; nothing was charged."""
+
+    op_id: str
+    quote: QuoteView | None
+    interrupted: bool  # True: stopped before it was sent at all
+
+
+PurchaseOutcome = Receipt | OrderPending | OrderFailed | OrderRefused | OrderNotPlaced
+
+
+# -- the paid action ------------------------------------------------------------------
+
+
+class OrderAction:
+    """POST /orders with the operation's id as Idempotency-Key."""
+
+    kind = OPERATION_KIND
+
+    def __init__(self, repos: Repositories, clock: Clock) -> None:
+        self._repos = repos
+        self._clock = clock
+
+    async def check(self, api: ProxyApi, op: Operation) -> dict[str, Any] | None:
+        return None
+
+    async def send(self, api: ProxyApi, op: Operation) -> CreatedOrder:
+        request = OrderRequest.model_validate(op.request["body"])
+        return await api.create_order(request, idempotency_key=op.op_id)
+
+    async def settle(self, api: ProxyApi, op: Operation, response: object) -> Happened:
+        assert isinstance(response, CreatedOrder)
+        receipt = await self._record(api, op, response.order_id, response.charged)
+        return Happened(receipt.to_dict(), response.order_id)
+
+    def refused(self, op: Operation, error: ProxyApiError) -> tuple[str, dict[str, Any] | None]:
+        if isinstance(error, UpstreamError):
+            return FAILED, {"failure": "upstream", "refunded": error.refunded}
+        # A repeated key gets the first answer replayed, so a refusal proves no order was
+        # placed with it: the same quote (and key) may simply be confirmed again.
+        return PENDING, {"error": error.code}
+
+    async def investigate(self, api: ProxyApi, op: Operation) -> Investigation:
+        sent_at = op.sent_at or op.updated_at
+        if self._clock.now() - sent_at < RESEND_WITHIN:
+            return Finding.RESEND
+        return await self._search(api, op)
+
+    async def _search(self, api: ProxyApi, op: Operation) -> Investigation:
+        """An old unresolved order: find it among the orders, or prove it absent."""
+        since = (op.sent_at or op.claimed_at or op.created_at) - CLOCK_SLACK
+        body = op.request.get("body") or {}
+        taken = await self._repos.operations.order_ids(OPERATION_KIND)
+        async for order in api.iter_orders():
+            if order.created_at < since:
+                break
+            if order.id in taken or order.type != body.get("type"):
+                continue
+            if body.get("countryId") not in (None, order.country_id):
+                continue
+            if body.get("quantity") not in (None, order.quantity):
+                continue
+            receipt = await self._record(api, op, order.id, order.charged_amount)
+            return Happened(receipt.to_dict(), order.id)
+        async for tx in api.iter_transactions(type="purchase"):
+            if tx.created_at < since:
+                break
+            if tx.amount < 0:
+                # Money left the account in that window and no order matches: cannot tell.
+                return Finding.UNDECIDED
+        return DidNotHappen({"proof": "no order and no purchase since the claim"})
+
+    async def _record(
+        self, api: ProxyApi, op: Operation, order_id: str, charged: Decimal
+    ) -> Receipt:
+        """Keep the local copy of the order; details and balance are best effort."""
+        view = QuoteView.from_dict(op.request["view"])
+        details: OrderDetails | None = None
+        balance: Decimal | None = None
+        try:
+            details = await api.get_order(order_id)
+        except ProxyApiError as exc:
+            log.warning("order %s placed; details unavailable (%s)", order_id, exc.code)
+        try:
+            balance = (await api.get_account()).balance
+        except ProxyApiError as exc:
+            log.warning("order %s placed; balance unavailable (%s)", order_id, exc.code)
+        now = self._clock.now()
+        expires_at: datetime | None
+        if details is not None:
+            expires_at, status = details.expires_at, details.status
+            quantity, created_at = details.quantity, details.created_at
+        else:
+            days = view.period_days
+            expires_at = now + timedelta(days=days) if days else None
+            status, created_at = "active", now
+            quantity = view.quantity or (int(view.traffic) if view.traffic else 1)
+        local = LocalOrder(
+            order_id=order_id,
+            chat_id=op.chat_id,
+            type=view.type,
+            status=status,
+            quantity=quantity,
+            country_id=view.country_id,
+            country_name=view.country,
+            period_id=view.period_id,
+            charged=charged,
+            expires_at=expires_at,
+            created_at=created_at,
+        )
+        try:
+            await self._repos.orders.upsert(local)
+        except StorageError as exc:
+            # The order is placed and paid whatever happens here (say, the chat was logged
+            # out meanwhile, so its row is gone); /orders still lists it from the API.
+            log.warning("chat %s: order %s placed; local copy not saved (%s)",
+                        op.chat_id, order_id, exc)
+        return Receipt(
+            order_id=order_id,
+            type=view.type,
+            charged=charged,
+            balance=balance,
+            quantity=quantity,
+            country=view.country,
+            country_code=view.country_code,
+            period=view.period,
+            tarif=view.tarif,
+            status=status,
+            expires_at=expires_at,
+        )
+
+
+# -- the service ---------------------------------------------------------------------
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        accounts: AccountService,
+        purchases: PurchaseService,
+        runner: PaidActionRunner,
+        clock: Clock,
+    ) -> None:
+        self._accounts = accounts
+        self._purchases = purchases
+        self._runner = runner
+        self._clock = clock
+
+    async def begin(
+        self, chat_id: int, user_id: int | None, op_id: str, message_id: int | None = None
+    ) -> PurchaseOutcome | Screen | Ticket:
+        """Claim the quote for this tap, or say why not.
+
+        A Ticket: this tap won and ``place`` sends it. A stored outcome: the quote was
+        settled before (a later tap shows the same receipt). A Screen: the quote was too
+        old to buy at and was priced again. AlreadyProcessing: another tap holds it.
+        """
+        op = await self._runner.operation(chat_id, op_id, OPERATION_KIND)
+        if op.status in (DONE, FAILED):
+            return self._settled(op)
+        api = await self._accounts.api_for(chat_id)
+        if op.request.get("key_id", api.key_id) != api.key_id:
+            # The chat linked another account since this quote: never buy on that one.
+            await self._purchases.drop(op_id, "relinked")
+            raise StaleAction
+        if op.status == PENDING and self._clock.now() - op.created_at > QUOTE_TTL:
+            return await self._purchases.requote_operation(chat_id, user_id, op)
+        if op.status == IN_FLIGHT:
+            raise AlreadyProcessing
+        try:
+            return await self._runner.claim(op, message_id)
+        except PaidActionBlocked as blocked:
+            if blocked.other.status == IN_FLIGHT:
+                raise AlreadyProcessing from None  # another of the chat's taps is at it
+            if blocked.other.kind == OPERATION_KIND:
+                return OrderPending(blocked.other.op_id, quote_of(blocked.other))
+            raise
+        except AlreadyProcessing:
+            # It may have finished between our read and the claim.
+            latest = await self._runner.operation(chat_id, op_id, OPERATION_KIND)
+            if latest.status in (DONE, FAILED):
+                return self._settled(latest)
+            raise
+
+    async def place(self, ticket: Ticket) -> PurchaseOutcome:
+        return self.outcome(await self._runner.run(ticket))
+
+    def outcome(self, result: RunResult) -> PurchaseOutcome:
+        """What a run of an order means for the user."""
+        op = result.op
+        if isinstance(result, Done):
+            return self._settled(op)
+        if isinstance(result, Refused):
+            if op.status == FAILED:
+                return self._settled(op)
+            return OrderRefused(op.op_id, result.error)
+        if isinstance(result, NotHappened):
+            return OrderNotPlaced(op.op_id, quote_of(op), result.interrupted)
+        if isinstance(result, Unclear):
+            stale = op.sent_at is not None and (
+                self._clock.now() - op.sent_at >= RESEND_WITHIN
+            )
+            return OrderPending(op.op_id, quote_of(op), result.error, stale=stale)
+        assert isinstance(result, Aborted)
+        raise StaleAction
+
+    @staticmethod
+    def _settled(op: Operation) -> PurchaseOutcome:
+        result = op.result or {}
+        if op.status == DONE:
+            return Receipt.from_dict(result)
+        if result.get("failure") == "upstream":
+            return OrderFailed(op.op_id, bool(result.get("refunded")))
+        raise StaleAction  # superseded by a newer quote, or bought on another account
+
+
+__all__ = [
+    "CheckoutService",
+    "OrderAction",
+    "OrderFailed",
+    "OrderNotPlaced",
+    "OrderPending",
+    "OrderRefused",
+    "OrderUnresolved",
+    "PurchaseOutcome",
+]
