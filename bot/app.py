@@ -145,7 +145,8 @@ async def _on_startup(
     # Paid actions the last process left are finished in the background: the API may be
     # slow, and taps meanwhile are safe (every attempt goes through the runner's claim).
     background.spawn(paid_notices.recover(), "recover interrupted paid actions")
-    await _register_commands(bot, i18n)
+    # The command menu is cosmetic: a throttled Bot API must not hold up polling.
+    background.spawn(_register_commands(bot, i18n), "register the command menu")
     if not scheduler.running:
         scheduler.start()
 
