@@ -6,8 +6,8 @@ import asyncio
 import logging
 import sys
 
-from bot.security import KeyVaultError
 from bot.settings import SettingsError, load_settings
+from core.security import KeyVaultError
 
 
 def _configure_logging(level: str) -> None:

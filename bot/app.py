@@ -23,25 +23,26 @@ from aiogram.utils.i18n import gettext as _
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.background import BackgroundTasks
-from bot.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
-from bot.clock import Clock, SystemClock
-from bot.flood import KeyCheckLimiter, Throttle, ThrottlingMiddleware
+from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
-from bot.proxy_api import ProxyApiClient, build_http_client
-from bot.security import KeyVault, load_vault
-from bot.services.account import AccountService
-from bot.services.checkout import CheckoutService, OrderAction
-from bot.services.deposits import DepositService
-from bot.services.orders import ExtendAction, OrdersService
-from bot.services.paid import PaidActionRunner
-from bot.services.purchase import PurchaseService
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
+from core.clock import Clock, SystemClock
+from core.security import KeyVault, load_vault
 from handlers import build_root_router
 from handlers.errors import track_handlers
+from proxy_api import ProxyApiClient, build_http_client
+from services.account import AccountService
+from services.checkout import CheckoutService, OrderAction
+from services.deposits import DepositService
+from services.key_checks import KeyCheckLimiter
+from services.orders import ExtendAction, OrdersService
+from services.paid import PaidActionRunner
+from services.purchase import PurchaseService
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
+from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 `ThrottlingMiddleware` runs first for every update, before anything touches the API or
 builds a screen, so an update it drops costs almost nothing: a flood of 500 messages gets
 a few answers and one "slow down" notice, and everyone else's updates keep flowing.
-`KeyCheckLimiter` bounds how often one person can make the bot try a pasted key (each try
-is a GET /account with an untrusted key).
+`services.key_checks.KeyCheckLimiter` bounds how often one person can make the bot try a
+pasted key (each try is a GET /account with an untrusted key).
 
 Both keep state in memory only: a restart forgets it, which is harmless for limits of
 seconds to minutes. Time comes from the injected clock, so tests move it.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,9 +22,9 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Chat, Message, TelegramObject, Update, User
 from aiogram.utils.i18n import gettext as _
 
-from bot.clock import Clock
 from bot.i18n import UserLanguageMiddleware
-from bot.services.account import contains_api_key
+from core.clock import Clock
+from services.account import contains_api_key
 
 log = logging.getLogger(__name__)
 
@@ -200,38 +199,3 @@ async def _quietly(call: Awaitable[Any], what: str) -> None:
         await call
     except TelegramAPIError as exc:
         log.debug("could not %s: %s", what, type(exc).__name__)
-
-
-class KeyCheckLimiter:
-    """At most ``limit`` key checks per person in any ``window`` seconds (a sliding window)."""
-
-    def __init__(self, clock: Clock, *, limit: int, window: float) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("a key-check limit needs limit >= 1 and a positive window")
-        self._clock = clock
-        self._limit = limit
-        self._window = window
-        self._checks: dict[int, deque[float]] = {}
-
-    def try_check(self, user_id: int) -> float | None:
-        """Count a check and return None if it may go ahead; otherwise count nothing and
-        return the seconds until the next one may."""
-        now = self._clock.monotonic()
-        checks = self._checks.get(user_id)
-        if checks is None:
-            if len(self._checks) >= _PRUNE_THRESHOLD:
-                self._prune(now)
-            checks = self._checks[user_id] = deque()
-        while checks and checks[0] <= now - self._window:
-            checks.popleft()
-        if len(checks) >= self._limit:
-            return max(0.0, checks[0] + self._window - now)
-        checks.append(now)
-        return None
-
-    def _prune(self, now: float) -> None:
-        self._checks = {
-            user: checks
-            for user, checks in self._checks.items()
-            if checks and checks[-1] > now - self._window
-        }

@@ -11,12 +11,13 @@ from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from core.languages import DEFAULT_LOCALE, LANGUAGES, pick_language
 from storage.users import UserRepository
+
+__all__ = ["DEFAULT_LOCALE", "DOMAIN", "LANGUAGES", "LOCALES_DIR", "build_i18n", "pick_language"]
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
-DEFAULT_LOCALE = "en"
-LANGUAGES: dict[str, str] = {"en": "English", "ru": "Русский"}
 
 
 def compile_catalogs(source: Path, target: Path) -> None:
@@ -36,12 +37,6 @@ def build_i18n(source: Path = LOCALES_DIR) -> I18n:
         compile_catalogs(source, Path(scratch))
         return I18n(path=scratch, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
 
-
-def pick_language(code: str | None) -> str:
-    if not code:
-        return DEFAULT_LOCALE
-    base = code.replace("_", "-").split("-")[0].lower()
-    return base if base in LANGUAGES else DEFAULT_LOCALE
 
 
 class UserLanguageMiddleware(I18nMiddleware):

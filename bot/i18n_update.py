@@ -15,7 +15,7 @@ from babel.messages.pofile import read_po, write_po
 
 from bot.i18n import DOMAIN, LOCALES_DIR
 
-SOURCE_DIRS = ("bot", "handlers", "keyboards")
+SOURCE_DIRS = ("bot", "handlers", "keyboards", "views")
 KEYWORDS = {"_": None, "gettext": None, "__": None, "lazy_gettext": None,
             "ngettext": (1, 2), "_n": (1, 2)}
 

@@ -15,17 +15,17 @@ from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
-from bot.best_effort import TELEGRAM_FAILURES
-from bot.clock import Clock
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES
-from bot.proxy_api import ProxyApiError
-from bot.services.checkout import CheckoutService
-from bot.services.errors import BotError
-from bot.services.orders import EXTEND_KIND, OrdersService
-from bot.services.paid import PaidActionRunner, RunResult
-from bot.services.purchase import OPERATION_KIND
-from bot.views.outcomes import extend_outcome_screen, purchase_outcome_screen
+from core.clock import Clock
+from proxy_api import ProxyApiError
+from services.checkout import CheckoutService
+from services.errors import BotError
+from services.orders import EXTEND_KIND, OrdersService
+from services.paid import PaidActionRunner, RunResult
+from services.purchase import OPERATION_KIND
 from storage import Repositories
+from views.best_effort import TELEGRAM_FAILURES
+from views.outcomes import extend_outcome_screen, purchase_outcome_screen
 
 log = logging.getLogger(__name__)
 

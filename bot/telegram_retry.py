@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramRetryAfter
 
-from bot.clock import Clock
+from core.clock import Clock
 
 if TYPE_CHECKING:
     from aiogram import Bot

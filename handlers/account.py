@@ -6,11 +6,11 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.services.account import AccountService
-from bot.ui import chat_id_of, show, working
-from bot.views.account import account_text, transactions_text
 from keyboards.account import TX_KINDS, balance_keyboard, transactions_keyboard, tx_kind_label
 from keyboards.callbacks import MenuCb, TxPageCb
+from services.account import AccountService
+from views.account import account_text, transactions_text
+from views.ui import chat_id_of, show, working
 
 router = Router(name=__name__)
 

@@ -11,13 +11,15 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.best_effort import best_effort
-from bot.proxy_api import AuthError, InsufficientFunds, ProxyApiError
-from bot.services.account import contains_api_key
-from bot.services.checkout import CheckoutService, OrderPending, OrderRefused, PurchaseOutcome
-from bot.services.errors import AlreadyProcessing, PrivateChatOnly, StaleAction
-from bot.services.paid import PaidActionBlocked, Ticket
-from bot.services.purchase import (
+from handlers.states import Buy
+from keyboards.buy import placing_keyboard, screen_keyboard
+from keyboards.callbacks import BuyCb, ConfirmCb, MenuCb
+from proxy_api import AuthError, InsufficientFunds, ProxyApiError
+from services.account import contains_api_key
+from services.checkout import CheckoutService, OrderPending, OrderRefused, PurchaseOutcome
+from services.errors import AlreadyProcessing, PrivateChatOnly, StaleAction
+from services.paid import PaidActionBlocked, Ticket
+from services.purchase import (
     COUNTRY,
     COUPON,
     QUANTITY,
@@ -29,13 +31,11 @@ from bot.services.purchase import (
     Screen,
     Wizard,
 )
-from bot.states import Buy
-from bot.ui import chat_id_of, show, working
-from bot.views.buy import already_processing_text, placing_text, screen_text
-from bot.views.errors import error_text
-from bot.views.outcomes import blocked_screen, purchase_outcome_screen
-from keyboards.buy import placing_keyboard, screen_keyboard
-from keyboards.callbacks import BuyCb, ConfirmCb, MenuCb
+from views.best_effort import best_effort
+from views.buy import already_processing_text, placing_text, screen_text
+from views.errors import error_text
+from views.outcomes import blocked_screen, purchase_outcome_screen
+from views.ui import chat_id_of, show, working
 
 router = Router(name=__name__)
 

@@ -8,10 +8,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.services.account import AccountService
-from bot.ui import chat_id_of, show
 from keyboards.callbacks import CancelCb
 from keyboards.common import main_menu
+from services.account import AccountService
+from views.ui import chat_id_of, show
 
 router = Router(name=__name__)
 

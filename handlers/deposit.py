@@ -7,14 +7,14 @@ from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.best_effort import best_effort
-from bot.services.account import AccountService
-from bot.services.deposits import DepositService
-from bot.ui import chat_id_of, show, working
-from bot.views.deposit import address_text, choose_currency_text
-from bot.views.format import h
 from keyboards.callbacks import DepositCb, MenuCb
 from keyboards.deposit import address_keyboard, currencies_keyboard
+from services.account import AccountService
+from services.deposits import DepositService
+from views.best_effort import best_effort
+from views.deposit import address_text, choose_currency_text
+from views.format import h
+from views.ui import chat_id_of, show, working
 
 router = Router(name=__name__)
 

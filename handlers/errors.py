@@ -19,11 +19,11 @@ from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import ErrorEvent, TelegramObject, Update
 
-from bot.proxy_api import ProxyApiError
-from bot.services.errors import BotError, NotLinked, StaleAction
-from bot.ui import show
-from bot.views.errors import error_text
 from keyboards.common import main_menu, only_home
+from proxy_api import ProxyApiError
+from services.errors import BotError, NotLinked, StaleAction
+from views.errors import error_text
+from views.ui import show
 
 log = logging.getLogger(__name__)
 

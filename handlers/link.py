@@ -12,14 +12,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.flood import KeyCheckLimiter
-from bot.proxy_api import AuthError, ProxyApiError
-from bot.services.account import AccountService, contains_api_key, extract_api_key
-from bot.states import LinkKey
-from bot.ui import working
-from bot.views.account import link_error_text, linked_text
-from bot.views.errors import error_text
+from handlers.states import LinkKey
 from keyboards.common import main_menu, only_cancel
+from proxy_api import AuthError, ProxyApiError
+from services.account import AccountService, contains_api_key, extract_api_key
+from services.key_checks import KeyCheckLimiter
+from views.account import link_error_text, linked_text
+from views.errors import error_text
+from views.ui import working
 
 log = logging.getLogger(__name__)
 

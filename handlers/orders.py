@@ -8,24 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.clock import Clock
-from bot.services.errors import PrivateChatOnly
-from bot.services.orders import NotExtendable, OrdersService
-from bot.services.paid import PaidActionBlocked, Ticket
-from bot.ui import chat_id_of, show, working
-from bot.views.orders import (
-    credentials_chunks,
-    download_caption,
-    download_empty_text,
-    download_menu_text,
-    extend_menu_text,
-    extend_quote_text,
-    not_extendable_text,
-    order_details_text,
-    orders_list_text,
-    protocol_of,
-)
-from bot.views.outcomes import blocked_screen, extend_outcome_screen
+from core.clock import Clock
 from keyboards.callbacks import (
     CredsCb,
     DownloadCb,
@@ -45,6 +28,23 @@ from keyboards.orders import (
     orders_list_keyboard,
     type_picker_keyboard,
 )
+from services.errors import PrivateChatOnly
+from services.orders import NotExtendable, OrdersService
+from services.paid import PaidActionBlocked, Ticket
+from views.orders import (
+    credentials_chunks,
+    download_caption,
+    download_empty_text,
+    download_menu_text,
+    extend_menu_text,
+    extend_quote_text,
+    not_extendable_text,
+    order_details_text,
+    orders_list_text,
+    protocol_of,
+)
+from views.outcomes import blocked_screen, extend_outcome_screen
+from views.ui import chat_id_of, show, working
 
 router = Router(name=__name__)
 

@@ -9,13 +9,13 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGES
-from bot.services.account import AccountService
-from bot.ui import chat_id_of, show
-from bot.views.account import settings_text
+from core.languages import LANGUAGES
 from keyboards.account import language_keyboard, logout_confirm_keyboard, settings_keyboard
 from keyboards.callbacks import MenuCb, SettingsCb
 from keyboards.common import main_menu
+from services.account import AccountService
+from views.account import settings_text
+from views.ui import chat_id_of, show
 
 router = Router(name=__name__)
 

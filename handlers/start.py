@@ -7,13 +7,13 @@ from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.services.account import AccountService
-from bot.services.errors import PrivateChatOnly
-from bot.states import LinkKey
-from bot.ui import chat_id_of, show
-from bot.views.account import help_text, link_prompt_text, welcome_text
+from handlers.states import LinkKey
 from keyboards.callbacks import MenuCb
 from keyboards.common import main_menu, only_cancel, only_home
+from services.account import AccountService
+from services.errors import PrivateChatOnly
+from views.account import help_text, link_prompt_text, welcome_text
+from views.ui import chat_id_of, show
 
 router = Router(name=__name__)
 

@@ -4,7 +4,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.i18n import LANGUAGES
+from core.languages import LANGUAGES
 from keyboards.callbacks import MenuCb, SettingsCb, TxPageCb
 from keyboards.common import home_button
 

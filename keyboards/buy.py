@@ -6,7 +6,9 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.services.purchase import (
+from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
+from keyboards.common import cancel_button, home_button
+from services.purchase import (
     COUNTRY,
     COUPON,
     OPERATOR,
@@ -25,10 +27,8 @@ from bot.services.purchase import (
     QuoteView,
     Screen,
 )
-from bot.views.buy import country_label, protocol_label, service_label, type_label
-from bot.views.format import usd
-from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
-from keyboards.common import cancel_button, home_button
+from views.buy import country_label, protocol_label, service_label, type_label
+from views.format import usd
 
 CHOSEN = "✅ "
 

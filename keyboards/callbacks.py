@@ -70,7 +70,7 @@ class CredsCb(CallbackData, prefix="oc"):
 
 
 class DownloadCb(CallbackData, prefix="od"):
-    """A proxy-list file of one order; fmt is a code of bot.exports.FORMATS."""
+    """A proxy-list file of one order; fmt is a code of services.exports.FORMATS."""
 
     order_id: str
     fmt: str

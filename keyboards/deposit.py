@@ -4,9 +4,9 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.proxy_api import DEPOSIT_CURRENCIES
 from keyboards.callbacks import DepositCb, MenuCb
 from keyboards.common import home_button
+from proxy_api import DEPOSIT_CURRENCIES
 
 
 def currency_label(code: str) -> str:

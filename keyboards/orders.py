@@ -10,25 +10,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.exports import FORMATS
-from bot.proxy_api import InsufficientFunds, Period, Protocol
-from bot.services.orders import (
-    PAGE_SIZE,
-    STATUS_FILTERS,
-    TYPE_FILTERS,
-    ExtendFailed,
-    ExtendQuote,
-    OrderInfo,
-    OrdersPage,
-)
-from bot.views.orders import (
-    country_short,
-    left_short,
-    status_filter_label,
-    status_icon,
-    status_label,
-    type_label,
-)
 from keyboards.callbacks import (
     CancelCb,
     CredsCb,
@@ -40,6 +21,25 @@ from keyboards.callbacks import (
     OrdersCb,
 )
 from keyboards.common import home_button
+from proxy_api import InsufficientFunds, Period, Protocol
+from services.exports import FORMATS
+from services.orders import (
+    PAGE_SIZE,
+    STATUS_FILTERS,
+    TYPE_FILTERS,
+    ExtendFailed,
+    ExtendQuote,
+    OrderInfo,
+    OrdersPage,
+)
+from views.orders import (
+    country_short,
+    left_short,
+    status_filter_label,
+    status_icon,
+    status_label,
+    type_label,
+)
 
 
 def _button(text: str, data: CallbackData) -> InlineKeyboardButton:

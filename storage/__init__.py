@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.chats import ChatRepository
 from storage.db import Database
 from storage.operations import OperationRepository

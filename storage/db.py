@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.files import create_private_file, make_private_dir, warn_if_exposed
+from core.files import create_private_file, make_private_dir, warn_if_exposed
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 
 

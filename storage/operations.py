@@ -4,7 +4,7 @@ Life of an operation: ``pending`` (recorded, not yet sent) → ``in_flight`` (on
 claimed it; ``sent_at`` is set right before the request leaves) → ``done`` (result
 stored) or ``failed``, or back to ``pending`` when an answer proves nothing happened.
 ``unknown`` means the request may have reached the provider and its answer was lost;
-only the runner's resolution rules (bot/services/paid.py) take it out of that state.
+only the runner's resolution rules (services/paid.py) take it out of that state.
 
 A claim is one transaction: the chat must have no other operation in flight or unknown
 (one chat, at most one paid action at the provider), and the operation must be in a
@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 
 PENDING = "pending"

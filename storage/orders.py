@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import aiosqlite
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 from storage.errors import StorageError
 

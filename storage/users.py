@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 
 

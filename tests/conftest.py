@@ -15,8 +15,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.app import App, build_app
-from bot.clock import OffsetClock
 from bot.settings import Settings, load_settings
+from core.clock import OffsetClock
 
 pytest_plugins = ["tests.fake_telegram.fixtures", "tests.sandbox_fixture"]
 

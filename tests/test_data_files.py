@@ -54,9 +54,9 @@ async def test_start_warns_when_others_can_read_the_data(tmp_path, usual_umask, 
         DATABASE_PATH=str(database),
         ENCRYPTION_KEY=Fernet.generate_key().decode(),
     )
-    with caplog.at_level(logging.WARNING, logger="storage.files"):
+    with caplog.at_level(logging.WARNING, logger="core.files"):
         app = await build_app(settings)
         await app.close()
-    warning = next(r.getMessage() for r in caplog.records if r.name == "storage.files")
+    warning = next(r.getMessage() for r in caplog.records if r.name == "core.files")
     assert f"{data} (mode 0755)" in warning and f"{database} (mode 0644)" in warning
     assert _mode(data) == 0o755  # reported, not changed behind the operator's back

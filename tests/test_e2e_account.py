@@ -281,7 +281,7 @@ async def test_key_pasted_mid_wizard_is_deleted_and_relinks(harness):
 async def test_rotated_encryption_key_keeps_chats_linked_and_reencrypts(harness):
     from cryptography.fernet import Fernet
 
-    from bot.security import KeyVault
+    from core.security import KeyVault
 
     chat, account = await harness.linked_chat(Decimal("3.00"))
     old_key = harness.settings.encryption_key

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.services.purchase import PurchaseService
+from services.purchase import PurchaseService
 from storage.operations import DONE, FAILED, PENDING
 
 TIMEOUT = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from bot.services.account import AccountService
+from services.account import AccountService
 
 
 async def test_error_log_names_chat_update_and_handler_but_never_the_key(

@@ -164,7 +164,7 @@ async def test_credentials_of_a_100_ip_order_are_chunked_one_tap_copy_lines(harn
 
 
 def expected_file(proxies, code: str) -> str:
-    """What each format must contain, written out independently of bot.exports."""
+    """What each format must contain, written out independently of services.exports."""
     def lines(make) -> str:
         return "".join(make(p) + "\n" for p in proxies)
 

@@ -79,7 +79,9 @@ async def test_telegram_refusing_the_placing_screen_forever_still_places_once(ha
     status = await settled_status(harness, op_id_of(quote))
     assert status == DONE, "a Telegram error never changes a paid action's state"
     # The receipt is behind the same button: a later tap shows it, buys nothing.
-    await tap(chat, quote.message_id, data=confirm_data(quote), expect=RECEIPT)
+    handle = await chat.click_forged(confirm_data(quote), message=quote)
+    await chat.wait_for_message(final(RECEIPT), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
     assert order_requests(harness) == 1 and len(orders_of(harness, account)) == 1
 
 

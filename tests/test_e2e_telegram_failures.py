@@ -21,9 +21,9 @@ from aiogram.exceptions import (
 from aiogram.types import CallbackQuery, TelegramObject, User
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.best_effort import BestEffortCallbackAnswerMiddleware
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram.errors import QUERY_TOO_OLD
+from views.best_effort import BestEffortCallbackAnswerMiddleware
 
 TOO_OLD = f"Bad Request: {QUERY_TOO_OLD}"
 

@@ -1,4 +1,4 @@
-"""Proxy-list formats built locally (bot/exports.py): lines, CSV and file names."""
+"""Proxy-list formats built locally (services/exports.py): lines, CSV and file names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.exports import (
+from proxy_api import Protocol, ProxyCredential
+from services.exports import (
     CSV_HEADER,
     FORMATS,
     Layout,
@@ -17,7 +18,6 @@ from bot.exports import (
     proxy_line,
     render_local,
 )
-from bot.proxy_api import Protocol, ProxyCredential
 
 
 def cred(**fields: object) -> ProxyCredential:

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.flood import KeyCheckLimiter, Throttle, Verdict
+from bot.flood import Throttle, Verdict
 from bot.settings import SettingsError, load_settings, parse_duration
+from core.clock import ManualClock
+from services.key_checks import KeyCheckLimiter
 
 TOKEN = "123456:ABCDEFGHIJKLmnop"
 

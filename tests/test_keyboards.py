@@ -17,8 +17,6 @@ def assert_fits(data: CallbackData) -> None:
 
 
 def test_orders_callbacks_fit_in_the_worst_case() -> None:
-    from bot.exports import FORMATS
-    from bot.services.orders import STATUS_FILTERS, TYPE_FILTERS
     from keyboards.callbacks import (
         ORDER_ID_MAX,
         CredsCb,
@@ -28,6 +26,8 @@ def test_orders_callbacks_fit_in_the_worst_case() -> None:
         OrderCb,
         OrdersCb,
     )
+    from services.exports import FORMATS
+    from services.orders import STATUS_FILTERS, TYPE_FILTERS
 
     order_id = "c" * ORDER_ID_MAX
     longest_status = max(STATUS_FILTERS, key=len)
@@ -49,8 +49,8 @@ def test_orders_callbacks_fit_in_the_worst_case() -> None:
 def test_purchase_callbacks_fit_in_the_worst_case() -> None:
     import uuid
 
-    from bot.services.purchase import PROXY_TYPES, STEPS
     from keyboards.callbacks import BuyCb, ConfirmCb
+    from services.purchase import PROXY_TYPES, STEPS
 
     acts = ("set", "page", "back", "show", "clear", "coupon", "nocoupon", "requote")
     # Values are API ids (int64 at worst), type codes, protocols or page numbers.
@@ -64,8 +64,6 @@ def test_purchase_callbacks_fit_in_the_worst_case() -> None:
 def _purchase_markups() -> list:
     from decimal import Decimal
 
-    from bot.proxy_api import Reference
-    from bot.services.purchase import STEPS, TYPE, QuoteView, Screen, Selection, Wizard
     from keyboards.buy import (
         insufficient_keyboard,
         placing_keyboard,
@@ -74,6 +72,8 @@ def _purchase_markups() -> list:
         screen_keyboard,
     )
     from keyboards.callbacks import ORDER_ID_MAX
+    from proxy_api import Reference
+    from services.purchase import STEPS, TYPE, QuoteView, Screen, Selection, Wizard
 
     big = 2**63 - 1
     item = {"id": big, "name": "N" * 200}
@@ -120,9 +120,9 @@ def test_purchase_keyboards_with_huge_ids_fit() -> None:
 
 def test_core_callbacks_fit_in_the_worst_case() -> None:
     from bot.i18n import LANGUAGES
-    from bot.proxy_api import DEPOSIT_CURRENCIES
     from keyboards.account import TX_KINDS
     from keyboards.callbacks import CancelCb, DepositCb, MenuCb, SettingsCb, TxPageCb
+    from proxy_api import DEPOSIT_CURRENCIES
 
     actions = ("buy", "orders", "balance", "tx", "deposit", "settings", "help", "home", "link")
     for action in actions:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clock import ManualClock
-from bot.proxy_api import (
+from core.clock import ManualClock
+from proxy_api import (
     DEPOSIT_CURRENCIES,
     ERRORS_BY_CODE,
     Account,
@@ -64,8 +64,8 @@ from bot.proxy_api import (
     ValidationError,
     build_http_client,
 )
-from bot.proxy_api.envelope import decode
-from bot.proxy_api.ratelimit import KeyLimiter, Scope, TokenBucket
+from proxy_api.envelope import decode
+from proxy_api.ratelimit import KeyLimiter, Scope, TokenBucket
 from tests.sandbox_fixture import sandbox, sandbox_account  # noqa: F401
 
 IPV4_ORDER = OrderRequest(type=ProxyType.IPV4, country_id=1, period_id=1, quantity=2)
@@ -1162,7 +1162,7 @@ async def test_a_refusal_after_an_unanswered_attempt_is_marked(clock: ManualCloc
 
 
 def test_may_have_acted_is_false_only_for_proven_refusals():
-    from bot.proxy_api import errors as e
+    from proxy_api import errors as e
 
     refused = [
         e.ValidationError("bad"), e.InsufficientFunds("low"), e.NotFound("gone"),
@@ -1181,7 +1181,7 @@ def test_may_have_acted_is_false_only_for_proven_refusals():
 
 
 async def test_a_refused_connection_is_not_an_unanswered_attempt():
-    from bot.proxy_api import ProxyApiClient, TransportError, build_http_client
+    from proxy_api import ProxyApiClient, TransportError, build_http_client
 
     http = build_http_client(timeout=2.0)
     # Nothing listens on port 9; the manual clock makes the retry backoff instant.

@@ -13,8 +13,8 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from cryptography.fernet import Fernet
 
-from bot.clock import ManualClock
-from bot.security import KEY_FILE_NAME, KeyVault, KeyVaultError, load_vault
+from core.clock import ManualClock
+from core.security import KEY_FILE_NAME, KeyVault, KeyVaultError, load_vault
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, ChatBusy

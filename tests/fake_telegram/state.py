@@ -15,7 +15,7 @@ class ClockLike(Protocol):
 class FakeClock:
     """The server's notion of "now" (message dates, the 48 h deletion window).
 
-    Same surface as ``bot.clock.ManualClock`` (``now``/``advance``), so a test may pass the
+    Same surface as ``core.clock.ManualClock`` (``now``/``advance``), so a test may pass the
     app's clock to ``FakeTelegram(clock=...)`` and move both at once.
     """
 

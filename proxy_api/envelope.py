@@ -18,7 +18,7 @@ import httpx
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from bot.proxy_api.errors import (
+from proxy_api.errors import (
     ERRORS_BY_CODE,
     ERRORS_BY_STATUS,
     BadResponse,
@@ -26,7 +26,7 @@ from bot.proxy_api.errors import (
     RateLimited,
     ServerError,
 )
-from bot.proxy_api.retry import parse_retry_after
+from proxy_api.retry import parse_retry_after
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.proxy_api import InsufficientFunds, Reference
-from bot.services.purchase import (
+from proxy_api import InsufficientFunds, Reference
+from services.purchase import (
     COUNTRY,
     COUPON,
     FLOWS,
@@ -29,7 +29,7 @@ from bot.services.purchase import (
     Screen,
     Selection,
 )
-from bot.views.format import day, h, usd
+from views.format import day, h, usd
 
 
 def type_label(proxy_type: str) -> str:

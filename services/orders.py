@@ -4,7 +4,7 @@ The list always comes from the API (orders bought on the website show up too); e
 order seen is written to the local copy (OrderRepository), which reminders read.
 
 Extending has no idempotency key in the API. It runs through the paid-action runner
-(bot/services/paid.py) as kind ``extend``; the confirmation screen records the operation
+(services/paid.py) as kind ``extend``; the confirmation screen records the operation
 with the order's ``expiresAt`` as the user saw it, and ``ExtendAction`` adds the rules
 that make it exactly once without a key:
 
@@ -33,9 +33,8 @@ from typing import Any
 
 import pydantic
 
-from bot.clock import Clock
-from bot.exports import ExportFormat, export_format, file_name, render_local
-from bot.proxy_api import (
+from core.clock import Clock
+from proxy_api import (
     Country,
     NotFound,
     NotProvisioned,
@@ -51,9 +50,10 @@ from bot.proxy_api import (
     Reference,
     Transaction,
 )
-from bot.services.account import AccountService
-from bot.services.errors import AlreadyProcessing, BotError, StaleAction
-from bot.services.paid import (
+from services.account import AccountService
+from services.errors import AlreadyProcessing, BotError, StaleAction
+from services.exports import ExportFormat, export_format, file_name, render_local
+from services.paid import (
     Abort,
     Aborted,
     DidNotHappen,

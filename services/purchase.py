@@ -22,8 +22,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from bot.clock import Clock
-from bot.proxy_api import (
+from core.clock import Clock
+from proxy_api import (
     Country,
     OrderRequest,
     ProxyApiError,
@@ -32,8 +32,8 @@ from bot.proxy_api import (
     Reference,
     ValidationError,
 )
-from bot.services.account import API_KEY_MIN_LENGTH, AccountService
-from bot.services.errors import BotError, StaleAction
+from services.account import API_KEY_MIN_LENGTH, AccountService
+from services.errors import BotError, StaleAction
 from storage import Repositories
 from storage.operations import IN_FLIGHT, UNKNOWN, Operation
 

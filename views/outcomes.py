@@ -10,37 +10,6 @@ from datetime import datetime
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.proxy_api import InsufficientFunds
-from bot.services.checkout import (
-    OrderFailed,
-    OrderNotPlaced,
-    OrderPending,
-    OrderRefused,
-    PurchaseOutcome,
-)
-from bot.services.errors import AlreadyProcessing
-from bot.services.orders import (
-    ExtendDone,
-    ExtendFailed,
-    ExtendOutcome,
-    ExtendQuote,
-    ExtendUnclear,
-)
-from bot.services.purchase import OPERATION_KIND, Receipt, quote_of
-from bot.views.buy import (
-    insufficient_text,
-    not_placed_text,
-    purchase_failed_text,
-    receipt_text,
-    unresolved_text,
-)
-from bot.views.errors import error_text
-from bot.views.orders import (
-    extend_done_text,
-    extend_failed_text,
-    extend_quote_text,
-    extend_unclear_text,
-)
 from keyboards.buy import (
     insufficient_keyboard,
     not_placed_keyboard,
@@ -54,7 +23,38 @@ from keyboards.orders import (
     extend_failed_keyboard,
     extend_unclear_keyboard,
 )
-from storage.operations import IN_FLIGHT, Operation
+from proxy_api import InsufficientFunds
+from services.checkout import (
+    OrderFailed,
+    OrderNotPlaced,
+    OrderPending,
+    OrderRefused,
+    PurchaseOutcome,
+)
+from services.errors import AlreadyProcessing
+from services.orders import (
+    ExtendDone,
+    ExtendFailed,
+    ExtendOutcome,
+    ExtendQuote,
+    ExtendUnclear,
+)
+from services.paid import IN_FLIGHT, Operation
+from services.purchase import OPERATION_KIND, Receipt, quote_of
+from views.buy import (
+    insufficient_text,
+    not_placed_text,
+    purchase_failed_text,
+    receipt_text,
+    unresolved_text,
+)
+from views.errors import error_text
+from views.orders import (
+    extend_done_text,
+    extend_failed_text,
+    extend_quote_text,
+    extend_unclear_text,
+)
 
 ScreenParts = tuple[str, InlineKeyboardMarkup]
 

@@ -32,12 +32,14 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from bot.clock import Clock
-from bot.proxy_api import AuthError, ProxyApi, ProxyApiError, RateLimited
-from bot.services.account import AccountService
-from bot.services.errors import AlreadyProcessing, BotError, NotLinked, StaleAction
+from core.clock import Clock
+from proxy_api import AuthError, ProxyApi, ProxyApiError, RateLimited
+from services.account import AccountService
+from services.errors import AlreadyProcessing, BotError, NotLinked, StaleAction
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, ChatBusy, Operation
+
+__all__ = ["IN_FLIGHT", "Operation", "PaidActionBlocked", "PaidActionRunner", "Ticket"]
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ class LinkKey(StatesGroup):
 
 
 class Buy(StatesGroup):
-    """The purchase wizard; one state per step (see bot/services/purchase.py FLOWS)."""
+    """The purchase wizard; one state per step (see services/purchase.py FLOWS)."""
 
     type = State()
     country = State()

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
-from bot.proxy_api.errors import ProxyApiError, TransportError, UpstreamError
+from proxy_api.errors import ProxyApiError, TransportError, UpstreamError
 
 
 class Replay(Enum):

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.clock import Clock
-from bot.proxy_api import (
+from core.clock import Clock
+from proxy_api import (
     CreatedOrder,
     OrderDetails,
     OrderRequest,
@@ -29,9 +29,9 @@ from bot.proxy_api import (
     ProxyApiError,
     UpstreamError,
 )
-from bot.services.account import AccountService
-from bot.services.errors import AlreadyProcessing, StaleAction
-from bot.services.paid import (
+from services.account import AccountService
+from services.errors import AlreadyProcessing, StaleAction
+from services.paid import (
     Aborted,
     DidNotHappen,
     Done,
@@ -46,7 +46,7 @@ from bot.services.paid import (
     Ticket,
     Unclear,
 )
-from bot.services.purchase import (
+from services.purchase import (
     OPERATION_KIND,
     QUOTE_TTL,
     OrderUnresolved,

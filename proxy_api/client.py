@@ -21,9 +21,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter
 
-from bot.clock import Clock, SystemClock
-from bot.proxy_api.envelope import Reply, decode, parse
-from bot.proxy_api.errors import (
+from core.clock import Clock, SystemClock
+from proxy_api.envelope import Reply, decode, parse
+from proxy_api.errors import (
     AuthError,
     BadResponse,
     ProxyApiError,
@@ -31,7 +31,7 @@ from bot.proxy_api.errors import (
     TransportError,
     Unauthorized,
 )
-from bot.proxy_api.models import (
+from proxy_api.models import (
     Account,
     CreatedOrder,
     DepositAddress,
@@ -50,8 +50,8 @@ from bot.proxy_api.models import (
     Transaction,
     TransactionType,
 )
-from bot.proxy_api.ratelimit import KeyLimiter, RateLimits, Scope
-from bot.proxy_api.retry import Replay, RetryPolicy
+from proxy_api.ratelimit import KeyLimiter, RateLimits, Scope
+from proxy_api.retry import Replay, RetryPolicy
 
 logger = logging.getLogger(__name__)
 

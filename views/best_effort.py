@@ -1,6 +1,6 @@
 """Cosmetic Bot API calls: tried once, logged when they fail, never raised.
 
-The rule, shared with `bot.ui.show`: a call whose failure leaves the user without what
+The rule, shared with `views.ui.show`: a call whose failure leaves the user without what
 they asked for (a screen, an answer, an address) raises, so the error handler can say
 so. A call that only decorates — the command menu, "typing…", the "⏳ Working…" state,
 a callback answer that stops the spinner, a photo after the text that matters — goes

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
-from bot.security import KeyVault, KeyVaultError
-from bot.services.errors import AlreadyProcessing, NotLinked
+from core.security import KeyVault, KeyVaultError
+from proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
+from services.errors import AlreadyProcessing, NotLinked
 from storage import Repositories
 from storage.chats import ChatLink
 from storage.operations import IN_FLIGHT

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import segno
 
-from bot.proxy_api import DEPOSIT_CURRENCIES, DepositAddress
-from bot.services.account import AccountService
-from bot.services.errors import StaleAction
+from proxy_api import DEPOSIT_CURRENCIES, DepositAddress
+from services.account import AccountService
+from services.errors import StaleAction
 
 
 @dataclass(frozen=True, slots=True)

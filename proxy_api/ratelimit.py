@@ -17,8 +17,8 @@ import asyncio
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.clock import Clock
-from bot.proxy_api.errors import RateLimited
+from core.clock import Clock
+from proxy_api.errors import RateLimited
 
 # Refills are float arithmetic; without a little slack a bucket refilled to
 # 0.9999999 tokens would schedule a second, microscopic sleep.

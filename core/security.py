@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from storage.files import PRIVATE_FILE_MODE, make_private_dir, warn_if_exposed
+from core.files import PRIVATE_FILE_MODE, make_private_dir, warn_if_exposed
 
 log = logging.getLogger(__name__)
 

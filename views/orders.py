@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.exports import Layout, proxy_line
-from bot.proxy_api import Country, Order, Protocol
-from bot.services.orders import (
+from proxy_api import Country, Order, Protocol
+from services.exports import Layout, proxy_line
+from services.orders import (
     PAGE_SIZE,
     Credentials,
     ExportFile,
@@ -20,8 +20,8 @@ from bot.services.orders import (
     OrderInfo,
     OrdersPage,
 )
-from bot.views.errors import error_text
-from bot.views.format import h, stamp, usd
+from views.errors import error_text
+from views.format import h, stamp, usd
 
 # Telegram allows 4096 characters per message; the HTML source is always at least as
 # long as the text Telegram counts, so measuring the source keeps every chunk safe.

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.proxy_api import DownloadFormat, Protocol, ProxyCredential
+from proxy_api import DownloadFormat, Protocol, ProxyCredential
 
 
 class Layout(StrEnum):

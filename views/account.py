@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGES
-from bot.proxy_api import Account, Page, Transaction
-from bot.proxy_api.errors import InvalidApiKey, ProxyApiError, Unauthorized
-from bot.views.errors import error_text
-from bot.views.format import h, signed_usd, stamp, truncate, usd
+from core.languages import LANGUAGES
+from proxy_api import Account, Page, Transaction
+from proxy_api.errors import InvalidApiKey, ProxyApiError, Unauthorized
+from views.errors import error_text
+from views.format import h, signed_usd, stamp, truncate, usd
 
 
 def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private") -> str:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.proxy_api import DepositAddress
-from bot.views.format import h
+from proxy_api import DepositAddress
+from views.format import h
 
 
 def choose_currency_text() -> str:

@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.best_effort import TELEGRAM_FAILURES, best_effort
+from views.best_effort import TELEGRAM_FAILURES, best_effort
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import math
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.proxy_api import errors as api
-from bot.services import errors as domain
-from bot.views.format import h, usd
+from proxy_api import errors as api
+from services import errors as domain
+from views.format import h, usd
 
 
 def error_text(exc: BaseException) -> str:

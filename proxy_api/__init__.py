@@ -1,7 +1,7 @@
 """Typed async client for the 1001Proxy reseller API (see /work/shared/1001proxy-api.md)."""
 
-from bot.proxy_api.client import ProxyApi, ProxyApiClient, build_http_client
-from bot.proxy_api.errors import (
+from proxy_api.client import ProxyApi, ProxyApiClient, build_http_client
+from proxy_api.errors import (
     ERRORS_BY_CODE,
     ERRORS_BY_STATUS,
     AuthError,
@@ -22,7 +22,7 @@ from bot.proxy_api.errors import (
     UpstreamError,
     ValidationError,
 )
-from bot.proxy_api.models import (
+from proxy_api.models import (
     DEPOSIT_CURRENCIES,
     Account,
     Country,
@@ -48,8 +48,8 @@ from bot.proxy_api.models import (
     Transaction,
     TransactionType,
 )
-from bot.proxy_api.ratelimit import RateLimits
-from bot.proxy_api.retry import RetryPolicy
+from proxy_api.ratelimit import RateLimits
+from proxy_api.retry import RetryPolicy
 
 __all__ = [
     "DEPOSIT_CURRENCIES",

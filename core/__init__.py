@@ -1,0 +1,1 @@
+"""The lowest layer: what every other layer may use and what imports nothing of ours."""

@@ -1,0 +1,55 @@
+"""The layout shows the direction of dependencies: no module imports a layer above it.
+
+Top to bottom: the composition root (`bot`), Telegram input (`handlers`), Telegram output
+(`views` and `keyboards`, side by side), domain services (`services`), then the API client
+(`proxy_api`) and storage (`storage`) side by side, and `core` at the bottom. The sandbox
+is a separate program and imports none of them.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What each layer may import, besides itself.
+ALLOWED: dict[str, set[str]] = {
+    "bot": {"handlers", "views", "keyboards", "services", "proxy_api", "storage", "core"},
+    "handlers": {"views", "keyboards", "services", "proxy_api", "core"},
+    "views": {"keyboards", "services", "proxy_api", "core"},
+    "keyboards": {"views", "services", "proxy_api", "core"},
+    "services": {"proxy_api", "storage", "core"},
+    "proxy_api": {"core"},
+    "storage": {"core"},
+    "core": set(),
+    "sandbox": set(),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_no_module_imports_a_layer_above_it(layer: str) -> None:
+    ours = set(ALLOWED)
+    wrong = []
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        for name in sorted(_imports(path) & ours - {layer} - ALLOWED[layer]):
+            wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert packages - {"tests", "bench"} <= set(ALLOWED), packages
