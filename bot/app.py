@@ -177,7 +177,7 @@ async def _register_commands(bot: Bot, i18n: I18n) -> None:
 
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
-    vault = load_vault(settings.encryption_key, settings.database_path.parent)
+    vault = load_vault(settings.encryption_key, settings.key_file)
     db = Database(settings.database_path)
     await db.connect()
     repos = Repositories.build(db, clock)

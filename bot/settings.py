@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.security import KEY_FILE_NAME
+
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     )
     database_path: Path = Field(default=Path("data/bot.sqlite3"), alias="DATABASE_PATH")
     encryption_key: str | None = Field(default=None, alias="ENCRYPTION_KEY", repr=False)
+    # Where the key lives when ENCRYPTION_KEY is unset; default: beside the database.
+    encryption_key_file: Path | None = Field(default=None, alias="ENCRYPTION_KEY_FILE")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     # Flood control: a person gets `THROTTLE_USER_LIMIT` updates per `THROTTLE_WINDOW`
     # (with bursts of that size), a group chat all its members together `THROTTLE_CHAT_LIMIT`.
@@ -51,6 +55,12 @@ class Settings(BaseSettings):
     key_check_limit: int = Field(default=5, ge=1, alias="KEY_CHECK_LIMIT")
     key_check_window: timedelta = Field(default=timedelta(minutes=1), alias="KEY_CHECK_WINDOW")
     max_concurrent_updates: int = Field(default=100, ge=1, alias="MAX_CONCURRENT_UPDATES")
+
+    @property
+    def key_file(self) -> Path:
+        if self.encryption_key_file is not None:
+            return self.encryption_key_file
+        return self.database_path.parent / KEY_FILE_NAME
 
     @field_validator("bot_token")
     @classmethod

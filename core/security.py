@@ -55,15 +55,18 @@ class KeyVault:
             raise KeyVaultError("stored key cannot be decrypted with ENCRYPTION_KEY") from None
 
 
-def load_vault(setting: str | None, data_dir: Path) -> KeyVault:
-    """Use ENCRYPTION_KEY, else a key file in the data directory, creating it on first start."""
+def load_vault(setting: str | None, key_file: Path) -> KeyVault:
+    """Use ENCRYPTION_KEY, else the key file (ENCRYPTION_KEY_FILE), creating it on first start.
+
+    The file may hold several keys, one per line or comma-separated, newest first.
+    """
     if setting:
         return KeyVault([k for k in setting.split(",") if k.strip()])
-    key_file = data_dir / KEY_FILE_NAME
     if key_file.exists():
         warn_if_exposed([key_file])
-        return KeyVault([key_file.read_text().strip()])
-    make_private_dir(data_dir)
+        keys = key_file.read_text().replace(",", "\n").split()
+        return KeyVault(keys)
+    make_private_dir(key_file.parent)
     key = Fernet.generate_key()
     # Created with owner-only permissions from the first byte, not chmod'ed afterwards.
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)

@@ -92,12 +92,14 @@ class Database:
             else:
                 await self.conn.execute("COMMIT")
 
+    # Reads take the lock too: on the one shared connection, a read interleaved with another
+    # coroutine's open transaction would see its uncommitted (maybe rolled back) writes.
     async def fetchone(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
+        async with self._tx_lock, self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def fetchall(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
+        async with self._tx_lock, self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def execute(self, sql: str, params: tuple = ()) -> int:

@@ -222,11 +222,11 @@ async def test_vault_rotation_keeps_old_ciphertexts_readable():
 
 
 def test_generated_key_file_is_owner_only(tmp_path, caplog):
-    vault = load_vault(None, tmp_path / "data")
     key_file = tmp_path / "data" / KEY_FILE_NAME
+    vault = load_vault(None, key_file)
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert "generated a new key" in caplog.text
-    again = load_vault(None, tmp_path / "data")
+    again = load_vault(None, key_file)
     assert again.decrypt(vault.encrypt("pk_abc_0123456789012345")) == "pk_abc_0123456789012345"
 
 
@@ -280,3 +280,25 @@ async def test_migration_stairway_keeps_data_and_settles_old_claims(tmp_path):
         assert (await repos.chats.get(7)) is not None
     finally:
         await db.close()
+
+
+def test_encryption_key_file_has_its_own_setting(tmp_path):
+    from bot.settings import load_settings
+
+    token = "123456:ABCDEFGHIJKLmnopqrstuvwxyz012345678"
+    default = load_settings(BOT_TOKEN=token, DATABASE_PATH=str(tmp_path / "db" / "bot.sqlite3"))
+    assert default.key_file == tmp_path / "db" / KEY_FILE_NAME
+    elsewhere = tmp_path / "secrets" / "bot.key"
+    chosen = load_settings(
+        BOT_TOKEN=token,
+        DATABASE_PATH=str(tmp_path / "db" / "bot.sqlite3"),
+        ENCRYPTION_KEY_FILE=str(elsewhere),
+    )
+    assert chosen.key_file == elsewhere
+    vault = load_vault(None, chosen.key_file)
+    assert elsewhere.exists() and not (tmp_path / "db").exists()
+    assert stat.S_IMODE(os.stat(elsewhere).st_mode) == 0o600
+    # A rotated file: the newest key first, the old one still decrypts.
+    old_token = vault.encrypt("pk_old_0123456789012345678")
+    elsewhere.write_text(Fernet.generate_key().decode() + "\n" + elsewhere.read_text())
+    assert load_vault(None, elsewhere).decrypt(old_token) == "pk_old_0123456789012345678"
