@@ -2,6 +2,10 @@
 
 Order matters: /cancel and key handling come before feature routers so they win
 in any state; the fallback router is last and sees only what nobody handled.
+
+Each feature module exposes ``setup() -> Router``, which builds its router anew; handlers
+are plain module-level functions and hold no state. Who may use a handler (private chats
+only, …) is declared with flags when it is registered: see `handlers.policies`.
 """
 
 from __future__ import annotations
@@ -23,22 +27,19 @@ from handlers import (
 
 
 def build_root_router() -> Router:
-    feature_routers = [
-        errors.router,
-        common.router,
-        start.router,
-        link.router,
-        account.router,
-        settings.router,
-        deposit.router,
-        orders.router,
-        buy.router,
-        fallback.router,
-    ]
+    """A fresh tree of routers: the app can be built more than once in a process (tests
+    restart it), and a router can have only one parent."""
     root = Router(name="root")
-    for router in feature_routers:
-        # Feature routers live at module level (aiogram's idiom) and a router has one parent;
-        # the app can be rebuilt in one process (tests restart it), so release the old parent.
-        router._parent_router = None
-        root.include_router(router)
+    root.include_routers(
+        errors.setup(),
+        common.setup(),
+        start.setup(),
+        link.setup(),
+        account.setup(),
+        settings.setup(),
+        deposit.setup(),
+        orders.setup(),
+        buy.setup(),
+        fallback.setup(),
+    )
     return root

@@ -12,8 +12,6 @@ from services.account import AccountService
 from views.account import account_text, transactions_text
 from views.ui import chat_id_of, show, working
 
-router = Router(name=__name__)
-
 
 async def _balance(target: Message | CallbackQuery, chat_id: int, accounts: AccountService) -> None:
     async with working(target):
@@ -21,12 +19,10 @@ async def _balance(target: Message | CallbackQuery, chat_id: int, accounts: Acco
     await show(target, account_text(account), balance_keyboard())
 
 
-@router.message(Command("balance"))
 async def balance_command(message: Message, accounts: AccountService) -> None:
     await _balance(message, message.chat.id, accounts)
 
 
-@router.callback_query(MenuCb.filter(F.action == "balance"))
 async def balance_button(query: CallbackQuery, accounts: AccountService) -> None:
     await _balance(query, chat_id_of(query), accounts)
 
@@ -49,19 +45,26 @@ async def _transactions(
     )
 
 
-@router.message(Command("transactions"))
 async def transactions_command(message: Message, accounts: AccountService) -> None:
     await _transactions(message, message.chat.id, 1, "", accounts)
 
 
-@router.callback_query(MenuCb.filter(F.action == "tx"))
 async def transactions_button(query: CallbackQuery, accounts: AccountService) -> None:
     await _transactions(query, chat_id_of(query), 1, "", accounts)
 
 
-@router.callback_query(TxPageCb.filter())
 async def transactions_page(
     query: CallbackQuery, callback_data: TxPageCb, accounts: AccountService
 ) -> None:
     await _transactions(query, chat_id_of(query), callback_data.page, callback_data.kind,
                         accounts)
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(balance_command, Command("balance"))
+    router.callback_query.register(balance_button, MenuCb.filter(F.action == "balance"))
+    router.message.register(transactions_command, Command("transactions"))
+    router.callback_query.register(transactions_button, MenuCb.filter(F.action == "tx"))
+    router.callback_query.register(transactions_page, TxPageCb.filter())
+    return router

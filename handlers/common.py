@@ -13,8 +13,6 @@ from keyboards.common import main_menu
 from services.account import AccountService
 from views.ui import chat_id_of, show
 
-router = Router(name=__name__)
-
 
 async def _cancel(
     target: Message | CallbackQuery, chat_id: int, state: FSMContext, accounts: AccountService
@@ -27,11 +25,16 @@ async def _cancel(
     await show(target, text + " " + _("What next?"), main_menu(await accounts.is_linked(chat_id)))
 
 
-@router.message(Command("cancel"))
 async def cancel_command(message: Message, state: FSMContext, accounts: AccountService) -> None:
     await _cancel(message, message.chat.id, state, accounts)
 
 
-@router.callback_query(CancelCb.filter())
 async def cancel_button(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
     await _cancel(query, chat_id_of(query), state, accounts)
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(cancel_command, Command("cancel"))
+    router.callback_query.register(cancel_button, CancelCb.filter())
+    return router

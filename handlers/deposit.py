@@ -16,16 +16,12 @@ from views.deposit import address_text, choose_currency_text
 from views.format import h
 from views.ui import chat_id_of, show, working
 
-router = Router(name=__name__)
 
-
-@router.message(Command("deposit"))
 async def deposit_command(message: Message, accounts: AccountService) -> None:
     await accounts.api_for(message.chat.id)  # fails early with "link a key first"
     await message.answer(choose_currency_text(), reply_markup=currencies_keyboard())
 
 
-@router.callback_query(MenuCb.filter(F.action == "deposit"))
 async def deposit_button(query: CallbackQuery, accounts: AccountService) -> None:
     await accounts.api_for(chat_id_of(query))
     # A new message, not an edit: the screen with the Top up button (a quote that was short
@@ -33,7 +29,6 @@ async def deposit_button(query: CallbackQuery, accounts: AccountService) -> None
     await query.message.answer(choose_currency_text(), reply_markup=currencies_keyboard())
 
 
-@router.callback_query(DepositCb.filter())
 async def currency_chosen(
     query: CallbackQuery, callback_data: DepositCb, deposits: DepositService
 ) -> None:
@@ -54,3 +49,11 @@ async def currency_chosen(
             query.message.answer(_("I could not send the QR code. Copy the address above.")),
             "say the QR code is missing",
         )
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(deposit_command, Command("deposit"))
+    router.callback_query.register(deposit_button, MenuCb.filter(F.action == "deposit"))
+    router.callback_query.register(currency_chosen, DepositCb.filter())
+    return router

@@ -27,9 +27,8 @@ from views.ui import show
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-
 # The handler that raised: aiogram passes error handlers the update, not the handler.
+# Module level, as contextvars must be; each update's task sees only its own value.
 _failed_handler: ContextVar[str | None] = ContextVar("failed_handler", default=None)
 
 # The shortest token `extract_api_key` would try as a key; shorter words are not secret.
@@ -98,7 +97,6 @@ def _redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-@router.errors()
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     exc = event.exception
     handler = _failed_handler.get() or "-"
@@ -127,3 +125,9 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     except Exception:
         log.exception("could not deliver an error message")
     return True
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.errors.register(on_error)
+    return router

@@ -23,8 +23,6 @@ from views.ui import working
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-
 
 async def _delete_quietly(message: Message) -> bool:
     # Whatever stops the deletion (too old, no rights, Telegram down), the caller goes on
@@ -37,9 +35,6 @@ async def _delete_quietly(message: Message) -> bool:
         return False
 
 
-# A key pasted by editing an old message is as exposed as a new one.
-@router.message(F.chat.type != "private", F.text.func(contains_api_key))
-@router.edited_message(F.chat.type != "private", F.text.func(contains_api_key))
 async def key_in_group(message: Message) -> None:
     deleted = await _delete_quietly(message)
     text = _("🔒 Never paste an API key into a group. Send it to me in a private chat.")
@@ -51,25 +46,18 @@ async def key_in_group(message: Message) -> None:
     await message.answer(text)
 
 
-@router.message(
-    StateFilter(LinkKey.waiting_key), F.chat.type == "private", F.text, ~F.text.startswith("/")
-)
 async def key_received(
     message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
 ) -> None:
     await _process_key(message, state, accounts, key_checks, asked=True)
 
 
-# In any other state too (a wizard waiting for typed text): a pasted key must not stay in
-# the chat, and a wizard must never echo it back as a search or coupon.
-@router.message(StateFilter("*"), F.chat.type == "private", F.text.func(contains_api_key))
 async def key_out_of_the_blue(
     message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
 ) -> None:
     await _process_key(message, state, accounts, key_checks, asked=False)
 
 
-@router.edited_message(F.chat.type == "private", F.text.func(contains_api_key))
 async def key_edited_in(
     message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
 ) -> None:
@@ -130,3 +118,28 @@ async def _process_key(
     if asked:
         await state.clear()
     await answer(linked_text(account), main_menu(linked=True))
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    has_key = F.text.func(contains_api_key)
+    # A key outside a private chat is deleted and never linked, pasted or edited in (an
+    # edited old message is as exposed as a new one). The chat type is a filter here because
+    # groups are what these handle, not a guard; registered first, so the private-only
+    # handlers below never see a group's key.
+    in_group = F.chat.type != "private"
+    router.message.register(key_in_group, in_group, has_key)
+    router.edited_message.register(key_in_group, in_group, has_key)
+    # Keys are only ever taken in a private chat (handlers/policies.py).
+    router.message.register(
+        key_received,
+        StateFilter(LinkKey.waiting_key), F.text, ~F.text.startswith("/"),
+        flags={"chat": "private"},
+    )
+    # In any other state too (a wizard waiting for typed text): a pasted key must not stay in
+    # the chat, and a wizard must never echo it back as a search or coupon.
+    router.message.register(
+        key_out_of_the_blue, StateFilter("*"), has_key, flags={"chat": "private"}
+    )
+    router.edited_message.register(key_edited_in, has_key, flags={"chat": "private"})
+    return router

@@ -28,7 +28,6 @@ from keyboards.orders import (
     orders_list_keyboard,
     type_picker_keyboard,
 )
-from services.errors import PrivateChatOnly
 from services.orders import NotExtendable, OrdersService
 from services.paid import PaidActionBlocked, Ticket
 from views.orders import (
@@ -46,16 +45,8 @@ from views.orders import (
 from views.outcomes import blocked_screen, extend_outcome_screen
 from views.ui import chat_id_of, show, working
 
-router = Router(name=__name__)
-
 # FSM data key: where "⬅️ Orders" on an order screen returns to (page, status, type).
 _LIST_POSITION = "orders_list"
-
-
-def _private_only(query: CallbackQuery) -> None:
-    # Credentials and payments never happen where others can read along.
-    if query.message is None or query.message.chat.type != "private":
-        raise PrivateChatOnly
 
 
 # -- list ---------------------------------------------------------------------------
@@ -76,21 +67,18 @@ async def _list(
     await show(target, orders_list_text(page, now), orders_list_keyboard(page, now))
 
 
-@router.message(Command("orders"))
 async def orders_command(
     message: Message, orders: OrdersService, clock: Clock, state: FSMContext
 ) -> None:
     await _list(message, message.chat.id, OrdersCb(), orders, clock, state)
 
 
-@router.callback_query(MenuCb.filter(F.action == "orders"))
 async def orders_button(
     query: CallbackQuery, orders: OrdersService, clock: Clock, state: FSMContext
 ) -> None:
     await _list(query, chat_id_of(query), OrdersCb(), orders, clock, state)
 
 
-@router.callback_query(OrdersCb.filter(F.pick == "t"))
 async def orders_type_picker(query: CallbackQuery, callback_data: OrdersCb) -> None:
     await show(
         query,
@@ -99,7 +87,6 @@ async def orders_type_picker(query: CallbackQuery, callback_data: OrdersCb) -> N
     )
 
 
-@router.callback_query(OrdersCb.filter())
 async def orders_page(
     query: CallbackQuery,
     callback_data: OrdersCb,
@@ -122,7 +109,6 @@ async def _list_position(state: FSMContext) -> OrdersCb:
         return OrdersCb()
 
 
-@router.callback_query(OrderCb.filter(F.action == "view"))
 async def order_view(
     query: CallbackQuery,
     callback_data: OrderCb,
@@ -145,7 +131,6 @@ async def order_view(
 async def _credentials(
     query: CallbackQuery, bot: Bot, order_id: str, proto: str, orders: OrdersService
 ) -> None:
-    _private_only(query)
     chat_id = chat_id_of(query)
     async with working(query):
         creds = await orders.credentials(chat_id, order_id)
@@ -162,36 +147,30 @@ async def _credentials(
     await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
 
 
-@router.callback_query(OrderCb.filter(F.action == "creds"))
 async def order_credentials(
     query: CallbackQuery, callback_data: OrderCb, bot: Bot, orders: OrdersService
 ) -> None:
     await _credentials(query, bot, callback_data.order_id, "h", orders)
 
 
-@router.callback_query(CredsCb.filter())
 async def order_credentials_protocol(
     query: CallbackQuery, callback_data: CredsCb, bot: Bot, orders: OrdersService
 ) -> None:
     await _credentials(query, bot, callback_data.order_id, callback_data.proto, orders)
 
 
-@router.callback_query(OrderCb.filter(F.action == "dl"))
 async def order_download_menu(
     query: CallbackQuery, callback_data: OrderCb, orders: OrdersService
 ) -> None:
-    _private_only(query)
     async with working(query):
         # Read first, so a forged or stale id is "not found" before any menu appears.
         info = await orders.details(chat_id_of(query), callback_data.order_id)
     await show(query, download_menu_text(info.order.id), download_keyboard(info.order.id))
 
 
-@router.callback_query(DownloadCb.filter())
 async def order_download(
     query: CallbackQuery, callback_data: DownloadCb, bot: Bot, orders: OrdersService
 ) -> None:
-    _private_only(query)
     chat_id = chat_id_of(query)
     order_id = callback_data.order_id
     async with working(query):
@@ -209,11 +188,9 @@ async def order_download(
 # -- extend ---------------------------------------------------------------------------------
 
 
-@router.callback_query(OrderCb.filter(F.action == "ext"))
 async def order_extend_menu(
     query: CallbackQuery, callback_data: OrderCb, orders: OrdersService, clock: Clock
 ) -> None:
-    _private_only(query)
     order_id = callback_data.order_id
     try:
         async with working(query):
@@ -229,11 +206,9 @@ async def order_extend_menu(
     )
 
 
-@router.callback_query(ExtendCb.filter())
 async def order_extend_period(
     query: CallbackQuery, callback_data: ExtendCb, orders: OrdersService, clock: Clock
 ) -> None:
-    _private_only(query)
     order_id = callback_data.order_id
     try:
         async with working(query):
@@ -246,11 +221,9 @@ async def order_extend_period(
     await show(query, extend_quote_text(quote, clock.now()), extend_confirm_keyboard(quote))
 
 
-@router.callback_query(ExtendConfirmCb.filter())
 async def order_extend_confirm(
     query: CallbackQuery, callback_data: ExtendConfirmCb, orders: OrdersService, clock: Clock
 ) -> None:
-    _private_only(query)
     message_id = query.message.message_id if query.message else None
     try:
         started = await orders.begin_extend(chat_id_of(query), callback_data.op_id, message_id)
@@ -267,3 +240,36 @@ async def order_extend_confirm(
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(exc.order_id))
         return
     await show(query, *extend_outcome_screen(outcome, clock.now()))
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(orders_command, Command("orders"))
+    router.callback_query.register(orders_button, MenuCb.filter(F.action == "orders"))
+    router.callback_query.register(orders_type_picker, OrdersCb.filter(F.pick == "t"))
+    router.callback_query.register(orders_page, OrdersCb.filter())
+    router.callback_query.register(order_view, OrderCb.filter(F.action == "view"))
+    # Credentials, files and payments never happen where others read along: private chats
+    # only (handlers/policies.py). The list and an order's summary may be shown anywhere.
+    router.callback_query.register(
+        order_credentials, OrderCb.filter(F.action == "creds"), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_credentials_protocol, CredsCb.filter(), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_download_menu, OrderCb.filter(F.action == "dl"), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_download, DownloadCb.filter(), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_extend_menu, OrderCb.filter(F.action == "ext"), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_extend_period, ExtendCb.filter(), flags={"chat": "private"}
+    )
+    router.callback_query.register(
+        order_extend_confirm, ExtendConfirmCb.filter(), flags={"chat": "private"}
+    )
+    return router

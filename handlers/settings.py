@@ -17,8 +17,6 @@ from services.account import AccountService
 from views.account import settings_text
 from views.ui import chat_id_of, show
 
-router = Router(name=__name__)
-
 
 async def _settings(
     target: Message | CallbackQuery, chat_id: int, i18n: I18n, accounts: AccountService
@@ -32,22 +30,18 @@ async def _settings(
     await show(target, text, settings_keyboard(link is not None))
 
 
-@router.message(Command("settings"))
 async def settings_command(message: Message, i18n: I18n, accounts: AccountService) -> None:
     await _settings(message, message.chat.id, i18n, accounts)
 
 
-@router.callback_query(MenuCb.filter(F.action == "settings"))
 async def settings_button(query: CallbackQuery, i18n: I18n, accounts: AccountService) -> None:
     await _settings(query, chat_id_of(query), i18n, accounts)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "lang"))
 async def language_menu(query: CallbackQuery, i18n: I18n) -> None:
     await show(query, _("🌐 Choose your language:"), language_keyboard(i18n.current_locale))
 
 
-@router.callback_query(SettingsCb.filter(F.action == "setlang"))
 async def set_language(
     query: CallbackQuery, callback_data: SettingsCb, i18n: I18n, accounts: AccountService
 ) -> None:
@@ -73,17 +67,14 @@ async def _ask_logout(
     )
 
 
-@router.message(Command("logout"))
 async def logout_command(message: Message, accounts: AccountService) -> None:
     await _ask_logout(message, accounts, message.chat.id)
 
 
-@router.callback_query(SettingsCb.filter(F.action == "logout"))
 async def logout_button(query: CallbackQuery, accounts: AccountService) -> None:
     await _ask_logout(query, accounts, chat_id_of(query))
 
 
-@router.callback_query(SettingsCb.filter(F.action == "logout_yes"))
 async def logout_confirmed(
     query: CallbackQuery, state: FSMContext, accounts: AccountService
 ) -> None:
@@ -94,3 +85,15 @@ async def logout_confirmed(
         _("✅ Done: the key is forgotten. Send /start whenever you want to link one again."),
         main_menu(linked=False),
     )
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(settings_command, Command("settings"))
+    router.callback_query.register(settings_button, MenuCb.filter(F.action == "settings"))
+    router.callback_query.register(language_menu, SettingsCb.filter(F.action == "lang"))
+    router.callback_query.register(set_language, SettingsCb.filter(F.action == "setlang"))
+    router.message.register(logout_command, Command("logout"))
+    router.callback_query.register(logout_button, SettingsCb.filter(F.action == "logout"))
+    router.callback_query.register(logout_confirmed, SettingsCb.filter(F.action == "logout_yes"))
+    return router

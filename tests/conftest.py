@@ -75,7 +75,10 @@ class BotHarness:
         """Graceful: running handlers finish. kill=True: they die mid-request, like a crash."""
         assert self.app is not None
         if kill:
-            await self.app.kill()
+            # A crash, from the outside: handlers and background work die where they stand.
+            # The stop then finds nothing left to wait for.
+            self.app.updates.cancel_all()
+            self.app.background.cancel_all()
         await self.stop()
         await self.start()
 
