@@ -11,14 +11,11 @@ from handlers.states import LinkKey
 from keyboards.callbacks import MenuCb
 from keyboards.common import main_menu, only_cancel, only_home
 from services.account import AccountService
-from services.errors import PrivateChatOnly
-from views.account import help_text, link_prompt_text, welcome_text
+from views.account import link_prompt_text, welcome_text
+from views.commands import help_text
 from views.ui import chat_id_of, show
 
-router = Router(name=__name__)
 
-
-@router.message(CommandStart())
 async def start(message: Message, state: FSMContext, accounts: AccountService) -> None:
     await state.clear()
     linked = await accounts.is_linked(message.chat.id)
@@ -31,7 +28,6 @@ async def start(message: Message, state: FSMContext, accounts: AccountService) -
     await message.answer(text, reply_markup=main_menu(linked))
 
 
-@router.message(Command("menu"))
 async def menu(message: Message, state: FSMContext, accounts: AccountService) -> None:
     await state.clear()
     linked = await accounts.is_linked(message.chat.id)
@@ -42,7 +38,6 @@ async def menu(message: Message, state: FSMContext, accounts: AccountService) ->
     )
 
 
-@router.callback_query(MenuCb.filter(F.action == "home"))
 async def home(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
     await state.clear()
     chat_id = chat_id_of(query)
@@ -52,19 +47,28 @@ async def home(query: CallbackQuery, state: FSMContext, accounts: AccountService
     await show(query, text, main_menu(linked))
 
 
-@router.message(Command("help"))
 async def help_command(message: Message) -> None:
     await message.answer(help_text(), reply_markup=only_home())
 
 
-@router.callback_query(MenuCb.filter(F.action == "help"))
 async def help_button(query: CallbackQuery) -> None:
     await show(query, help_text(), only_home())
 
 
-@router.callback_query(MenuCb.filter(F.action == "link"))
 async def link_button(query: CallbackQuery, state: FSMContext) -> None:
-    if query.message is None or query.message.chat.type != "private":
-        raise PrivateChatOnly
     await state.set_state(LinkKey.waiting_key)
     await show(query, link_prompt_text(), only_cancel())
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    router.message.register(start, CommandStart())
+    router.message.register(menu, Command("menu"))
+    router.callback_query.register(home, MenuCb.filter(F.action == "home"))
+    router.message.register(help_command, Command("help"))
+    router.callback_query.register(help_button, MenuCb.filter(F.action == "help"))
+    # The key is only ever asked for where nobody else reads along.
+    router.callback_query.register(
+        link_button, MenuCb.filter(F.action == "link"), flags={"chat": "private"}
+    )
+    return router

@@ -7,6 +7,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import CancelCb, MenuCb
+from views.commands import main_menu_buttons
 
 
 def home_button() -> InlineKeyboardButton:
@@ -18,21 +19,14 @@ def cancel_button() -> InlineKeyboardButton:
 
 
 def main_menu(linked: bool) -> InlineKeyboardMarkup:
+    """The buttons of the command table (views/commands.py) that fit a chat with(out) a key."""
     builder = InlineKeyboardBuilder()
+    for button in main_menu_buttons(linked):
+        builder.button(text=str(button.label), callback_data=MenuCb(action=button.action))
     if linked:
-        builder.button(text=_("🛒 Buy proxies"), callback_data=MenuCb(action="buy"))
-        builder.button(text=_("📦 My orders"), callback_data=MenuCb(action="orders"))
-        builder.button(text=_("💰 Balance"), callback_data=MenuCb(action="balance"))
-        builder.button(text=_("➕ Top up"), callback_data=MenuCb(action="deposit"))
-        builder.button(text=_("📜 Transactions"), callback_data=MenuCb(action="tx"))
-        builder.button(text=_("⚙️ Settings"), callback_data=MenuCb(action="settings"))
-        builder.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
-        builder.adjust(2, 2, 2, 1)
+        builder.adjust(2)  # pairs; an odd one out (Help) alone at the bottom
     else:
-        builder.button(text=_("🔑 Link API key"), callback_data=MenuCb(action="link"))
-        builder.button(text=_("⚙️ Settings"), callback_data=MenuCb(action="settings"))
-        builder.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
-        builder.adjust(1, 2)
+        builder.adjust(1, 2)  # linking a key, the one thing to do, alone on top
     return builder.as_markup()
 
 

@@ -109,18 +109,3 @@ def settings_text(language: str, masked_key: str | None, email: str | None) -> s
     else:
         lines.append(_("No API key linked."))
     return "\n".join(lines)
-
-
-def help_text() -> str:
-    return _(
-        "❓ <b>Help</b>\n\n"
-        "/buy — buy proxies\n"
-        "/orders — your orders, credentials, downloads, extending\n"
-        "/balance — balance and account\n"
-        "/transactions — balance history\n"
-        "/deposit — top up with crypto\n"
-        "/settings — language, log out\n"
-        "/cancel — leave what you are doing\n"
-        "/menu — main menu\n\n"
-        "Your API key is stored encrypted and only ever accepted in a private chat."
-    )
