@@ -19,7 +19,6 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.background import BackgroundTasks
@@ -28,21 +27,24 @@ from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.update_tasks import UpdateTasks
 from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
 from handlers import build_root_router
 from handlers.errors import track_handlers
+from handlers.policies import enforce_policies
 from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
-from services.checkout import CheckoutService, OrderAction
 from services.deposits import DepositService
 from services.key_checks import KeyCheckLimiter
 from services.orders import ExtendAction, OrdersService
 from services.paid import PaidActionRunner
 from services.purchase import PurchaseService
+from services.purchase.checkout import CheckoutService, OrderAction
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
 from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
+from views.commands import menu_commands
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class App:
     scheduler: AsyncIOScheduler
     paid_notices: PaidActionNotifier
     background: BackgroundTasks
+    # The handlers running now: a stop waits for them (a test harness may cancel them).
+    updates: UpdateTasks
     _closed: bool = field(default=False, init=False)
 
     async def check_telegram(self) -> None:
@@ -106,24 +110,19 @@ class App:
             await self.dispatcher.stop_polling()
 
     def in_flight(self) -> set[asyncio.Task[object]]:
-        # aiogram keeps the tasks of running handlers here; no public accessor exists.
-        return set(getattr(self.dispatcher, "_handle_update_tasks", set()))
-
-    async def kill(self) -> None:
-        """Stop as a crash would: running handlers are cancelled mid-flight (tests only)."""
-        for task in self.in_flight():
-            task.cancel()
-        self.background.cancel_all()
-        await self.stop()
+        return self.updates.running()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        pending = self.in_flight()
-        if pending:
-            log.info("waiting for %d running handler(s) to finish", len(pending))
-            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
+        running = len(self.in_flight())
+        if running:
+            log.info("waiting for %d running handler(s) to finish", running)
+            left = await self.updates.wait(SHUTDOWN_GRACE_SECONDS)
+            if left:
+                log.warning("%d handler(s) still running after %.0f s; stopping anyway",
+                            left, SHUTDOWN_GRACE_SECONDS)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.background.close(SHUTDOWN_GRACE_SECONDS)
@@ -156,15 +155,8 @@ async def _register_commands(bot: Bot, i18n: I18n) -> None:
     for language in LANGUAGES:
         with i18n.context(), i18n.use_locale(language):
             commands = [
-                BotCommand(command="start", description=_("Start and link your API key")),
-                BotCommand(command="buy", description=_("Buy proxies")),
-                BotCommand(command="orders", description=_("My orders")),
-                BotCommand(command="balance", description=_("Balance and account")),
-                BotCommand(command="transactions", description=_("Balance history")),
-                BotCommand(command="deposit", description=_("Top up with crypto")),
-                BotCommand(command="settings", description=_("Language and key")),
-                BotCommand(command="help", description=_("What I can do")),
-                BotCommand(command="cancel", description=_("Leave what you are doing")),
+                BotCommand(command=name, description=description)
+                for name, description in menu_commands()
             ]
         code = None if language == "en" else language
         # The menu is a convenience: a Telegram hiccup (5xx, a long 429) must not keep the
@@ -221,6 +213,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     paid_notices = PaidActionNotifier(bot, i18n, repos, runner, checkout, orders, clock)
     dispatcher["paid_notices"] = paid_notices
+    updates = UpdateTasks()
+    dispatcher.update.outer_middleware(updates)
     language = UserLanguageMiddleware(i18n, repos.users)
     language.setup(dispatcher)
     throttle = Throttle(
@@ -243,6 +237,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Best effort: a tap too old to answer (queued while the bot was down) still runs.
     dispatcher.callback_query.middleware(BestEffortCallbackAnswerMiddleware(pre=True))
     dispatcher.include_router(build_root_router())
+    # Last of the inner middlewares: a refusal is logged with the handler's name, and the
+    # tap it refuses is still answered.
+    enforce_policies(dispatcher)
     dispatcher.startup.register(_on_startup)
     scheduler.add_job(
         repos.operations.purge_older_than,
@@ -273,4 +270,5 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         scheduler=scheduler,
         paid_notices=paid_notices,
         background=background,
+        updates=updates,
     )

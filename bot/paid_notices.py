@@ -18,11 +18,11 @@ from aiogram.utils.i18n import I18n
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES
 from core.clock import Clock
 from proxy_api import ProxyApiError
-from services.checkout import CheckoutService
 from services.errors import BotError
 from services.orders import EXTEND_KIND, OrdersService
 from services.paid import PaidActionRunner, RunResult
 from services.purchase import OPERATION_KIND
+from services.purchase.checkout import CheckoutService
 from storage import Repositories
 from views.best_effort import TELEGRAM_FAILURES
 from views.outcomes import extend_outcome_screen, purchase_outcome_screen

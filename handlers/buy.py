@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiogram import F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -16,8 +16,7 @@ from keyboards.buy import placing_keyboard, screen_keyboard
 from keyboards.callbacks import BuyCb, ConfirmCb, MenuCb
 from proxy_api import AuthError, InsufficientFunds, ProxyApiError
 from services.account import contains_api_key
-from services.checkout import CheckoutService, OrderPending, OrderRefused, PurchaseOutcome
-from services.errors import AlreadyProcessing, PrivateChatOnly, StaleAction
+from services.errors import AlreadyProcessing, StaleAction
 from services.paid import PaidActionBlocked, Ticket
 from services.purchase import (
     COUNTRY,
@@ -28,18 +27,16 @@ from services.purchase import (
     OrderUnresolved,
     PurchaseService,
     Receipt,
-    Screen,
     Wizard,
+    WizardStep,
 )
+from services.purchase.checkout import CheckoutService, OrderPending, OrderRefused, PurchaseOutcome
 from views.best_effort import best_effort
 from views.buy import already_processing_text, placing_text, screen_text
 from views.errors import error_text
 from views.outcomes import blocked_screen, purchase_outcome_screen
 from views.ui import chat_id_of, show, working
 
-router = Router(name=__name__)
-
-_STATES = {step: getattr(Buy, step) for step in STEPS}
 _DATA_KEY = "buy"
 # Text the user typed in the wizard: commands go on to their own handlers, and text with a
 # pasted API key belongs to the link router (it deletes it), never to a search or coupon.
@@ -53,20 +50,36 @@ def _user_id(target: Target) -> int | None:
     return target.from_user.id if target.from_user else None
 
 
+def _in_wizard(current: str | None) -> bool:
+    # "Buy:<step>" is how older versions stored it: a wizard running across the upgrade.
+    return current is not None and current.startswith(f"{Buy.__full_group_name__}:")
+
+
 async def _wizard(state: FSMContext) -> Wizard:
     """The wizard of this chat, or StaleAction when none is running (old buttons)."""
-    current = await state.get_state()
-    if current not in {s.state for s in _STATES.values()}:
+    if not _in_wizard(await state.get_state()):
         raise StaleAction
     return Wizard.from_dict((await state.get_data()).get(_DATA_KEY))
 
 
-async def _keep(state: FSMContext, screen: Screen) -> None:
-    await state.set_state(_STATES[screen.wizard.step])
+class AtStep(Filter):
+    """The chat's wizard is at one of ``steps`` (the step lives in the wizard's data only)."""
+
+    def __init__(self, *steps: str) -> None:
+        self._steps = steps
+
+    async def __call__(self, message: Message, state: FSMContext) -> bool:
+        if not _in_wizard(await state.get_state()):
+            return False
+        return Wizard.from_dict((await state.get_data()).get(_DATA_KEY)).step in self._steps
+
+
+async def _keep(state: FSMContext, screen: WizardStep) -> None:
+    await state.set_state(Buy.wizard)
     await state.update_data({_DATA_KEY: screen.wizard.to_dict()})
 
 
-async def _present(target: Target, state: FSMContext, screen: Screen, prefix: str = "") -> None:
+async def _present(target: Target, state: FSMContext, screen: WizardStep, prefix: str = "") -> None:
     await _keep(state, screen)
     text = screen_text(screen)
     await show(target, f"{prefix}\n\n{text}" if prefix else text, screen_keyboard(screen))
@@ -81,7 +94,7 @@ async def _step(
     target: Target,
     state: FSMContext,
     purchases: PurchaseService,
-    action: Callable[[Wizard], Awaitable[Screen]],
+    action: Callable[[Wizard], Awaitable[WizardStep]],
     slow: bool | Callable[[Wizard], bool] = False,
 ) -> None:
     """Run one wizard action; an API hiccup shows the reason and keeps the current step.
@@ -115,14 +128,9 @@ async def _step(
 
 
 async def _start(target: Target, state: FSMContext, purchases: PurchaseService) -> None:
-    if isinstance(target, Message):
-        chat = target.chat
-    else:
-        chat = target.message.chat if target.message else None
-    if chat is None or chat.type != "private":
-        raise PrivateChatOnly
+    # Runs in private chats only: its handlers declare it (setup(), handlers/policies.py).
     try:
-        screen = await purchases.start(chat.id)
+        screen = await purchases.start(chat_id_of(target))
     except OrderUnresolved as exc:
         await state.clear()
         await _unresolved(target, exc)
@@ -131,12 +139,10 @@ async def _start(target: Target, state: FSMContext, purchases: PurchaseService) 
     await _present(target, state, screen)
 
 
-@router.message(Command("buy"))
 async def buy_command(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _start(message, state, purchases)
 
 
-@router.callback_query(MenuCb.filter(F.action == "buy"))
 async def buy_button(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _start(query, state, purchases)
 
@@ -144,7 +150,6 @@ async def buy_button(query: CallbackQuery, state: FSMContext, purchases: Purchas
 # -- taps inside the wizard ---------------------------------------------------------------
 
 
-@router.callback_query(BuyCb.filter(F.act == "set"))
 async def pick(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, purchases: PurchaseService
 ) -> None:
@@ -153,7 +158,6 @@ async def pick(
     ), slow=lambda wizard: wizard.leads_to_quote(callback_data.step))
 
 
-@router.callback_query(BuyCb.filter(F.act == "page"))
 async def turn_page(
     query: CallbackQuery, callback_data: BuyCb, state: FSMContext, purchases: PurchaseService
 ) -> None:
@@ -162,31 +166,26 @@ async def turn_page(
     ))
 
 
-@router.callback_query(BuyCb.filter(F.act == "back"))
 async def back(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.back(chat_id_of(query), wizard))
 
 
-@router.callback_query(BuyCb.filter(F.act == "show"))
 async def redraw(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.show(chat_id_of(query), wizard))
 
 
-@router.callback_query(BuyCb.filter(F.act == "clear"))
 async def clear_search(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.clear_search(
         chat_id_of(query), wizard
     ))
 
 
-@router.callback_query(BuyCb.filter(F.act == "coupon"))
 async def ask_coupon(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.ask_coupon(
         chat_id_of(query), wizard
     ))
 
 
-@router.callback_query(BuyCb.filter(F.act == "nocoupon"))
 async def remove_coupon(
     query: CallbackQuery, state: FSMContext, purchases: PurchaseService
 ) -> None:
@@ -195,14 +194,12 @@ async def remove_coupon(
     ), slow=True)
 
 
-@router.callback_query(BuyCb.filter(F.act == "requote"))
 async def requote(query: CallbackQuery, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(query, state, purchases, lambda wizard: purchases.requote(
         chat_id_of(query), _user_id(query), wizard
     ), slow=True)
 
 
-@router.callback_query(BuyCb.filter())
 async def unknown_action(
     query: CallbackQuery, state: FSMContext, purchases: PurchaseService
 ) -> None:
@@ -214,28 +211,24 @@ async def unknown_action(
 # -- typing inside the wizard -------------------------------------------------------------
 
 
-@router.message(StateFilter(_STATES[QUANTITY]), _TYPED)
 async def typed_quantity(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(message, state, purchases, lambda wizard: purchases.choose(
         message.chat.id, _user_id(message), wizard, QUANTITY, message.text or "",
     ), slow=True)
 
 
-@router.message(StateFilter(_STATES[COUNTRY]), _TYPED)
 async def typed_search(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(message, state, purchases, lambda wizard: purchases.search(
         message.chat.id, wizard, message.text or ""
     ))
 
 
-@router.message(StateFilter(_STATES[COUPON]), _TYPED)
 async def typed_coupon(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     await _step(message, state, purchases, lambda wizard: purchases.apply_coupon(
         message.chat.id, _user_id(message), wizard, message.text or "",
     ), slow=True)
 
 
-@router.message(StateFilter(*_STATES.values()), ~_NOT_OURS)
 async def stray_input(message: Message, state: FSMContext, purchases: PurchaseService) -> None:
     """Text where a button is expected, stickers, photos…: say so and show the step again."""
     await _step(message, state, purchases, lambda wizard: purchases.show(
@@ -246,7 +239,6 @@ async def stray_input(message: Message, state: FSMContext, purchases: PurchaseSe
 # -- confirming ---------------------------------------------------------------------------
 
 
-@router.callback_query(ConfirmCb.filter(), flags={"callback_answer": {"pre": False}})
 async def confirm(
     query: CallbackQuery,
     callback_data: ConfirmCb,
@@ -267,7 +259,7 @@ async def confirm(
     except PaidActionBlocked as blocked:
         await show(query, *blocked_screen(blocked.other))
         return
-    if isinstance(started, Screen):  # the quote was too old: priced again
+    if isinstance(started, WizardStep):  # the quote was too old: priced again
         await _present(query, state, started)
         return
     if isinstance(started, Ticket):
@@ -308,3 +300,32 @@ async def _show_outcome(
     else:
         await _keep(state, await purchases.saved_quote(chat_id, op_id))
     await show(query, *purchase_outcome_screen(outcome))
+
+
+def setup() -> Router:
+    router = Router(name=__name__)
+    # A purchase only starts in a private chat (handlers/policies.py): money is spent and
+    # credentials shown, and a wizard never runs anywhere else.
+    router.message.register(buy_command, Command("buy"), flags={"chat": "private"})
+    router.callback_query.register(
+        buy_button, MenuCb.filter(F.action == "buy"), flags={"chat": "private"}
+    )
+    # Taps inside the wizard; the last one catches actions this version does not know.
+    router.callback_query.register(pick, BuyCb.filter(F.act == "set"))
+    router.callback_query.register(turn_page, BuyCb.filter(F.act == "page"))
+    router.callback_query.register(back, BuyCb.filter(F.act == "back"))
+    router.callback_query.register(redraw, BuyCb.filter(F.act == "show"))
+    router.callback_query.register(clear_search, BuyCb.filter(F.act == "clear"))
+    router.callback_query.register(ask_coupon, BuyCb.filter(F.act == "coupon"))
+    router.callback_query.register(remove_coupon, BuyCb.filter(F.act == "nocoupon"))
+    router.callback_query.register(requote, BuyCb.filter(F.act == "requote"))
+    router.callback_query.register(unknown_action, BuyCb.filter())
+    # Typing inside the wizard; the last one catches whatever else arrives mid-wizard.
+    router.message.register(typed_quantity, AtStep(QUANTITY), _TYPED)
+    router.message.register(typed_search, AtStep(COUNTRY), _TYPED)
+    router.message.register(typed_coupon, AtStep(COUPON), _TYPED)
+    router.message.register(stray_input, AtStep(*STEPS), ~_NOT_OURS)
+    router.callback_query.register(
+        confirm, ConfirmCb.filter(), flags={"callback_answer": {"pre": False}}
+    )
+    return router

@@ -8,16 +8,7 @@ class LinkKey(StatesGroup):
 
 
 class Buy(StatesGroup):
-    """The purchase wizard; one state per step (see services/purchase.py FLOWS)."""
+    """The purchase wizard. Which step it is at is the wizard's own data (``Wizard.step``),
+    kept in one place; this state only says a wizard is running."""
 
-    type = State()
-    country = State()
-    service = State()
-    operator = State()
-    rotation = State()
-    period = State()
-    quantity = State()
-    protocol = State()
-    tarif = State()
-    quote = State()
-    coupon = State()
+    wizard = State()

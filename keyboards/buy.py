@@ -25,9 +25,10 @@ from services.purchase import (
     TARIF,
     TYPE,
     QuoteView,
-    Screen,
+    WizardStep,
 )
-from views.buy import country_label, protocol_label, service_label, type_label
+from views.buy import country_label, country_page, protocol_label, service_label
+from views.catalogue import type_title
 from views.format import usd
 
 CHOSEN = "✅ "
@@ -53,7 +54,7 @@ def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> list[list[Inline
     return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
 
-def screen_keyboard(screen: Screen) -> InlineKeyboardMarkup:
+def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
     """The buttons of one wizard step; the earlier choice carries a ✅."""
     step = screen.wizard.step
     sel = screen.wizard.sel
@@ -62,17 +63,18 @@ def screen_keyboard(screen: Screen) -> InlineKeyboardMarkup:
     rows: list[list[InlineKeyboardButton]] = []
     reference = screen.reference
     if step == TYPE or reference is None:
-        buttons = [_pick(TYPE, t, type_label(t), t == sel.type) for t in PROXY_TYPES]
+        buttons = [_pick(TYPE, t, type_title(t), t == sel.type) for t in PROXY_TYPES]
         rows += _rows(buttons, 2)
         rows.append(_back_cancel(first_step=True))
         return InlineKeyboardMarkup(inline_keyboard=rows)
     if step == COUNTRY:
+        shown = country_page(screen)
         buttons = [
             _pick(COUNTRY, c.id, country_label(c.name, c.code), c.id == sel.country_id)
-            for c in screen.countries
+            for c in shown.countries
         ]
         rows += _rows(buttons, 2)
-        rows += _pager(screen.wizard.page, screen.pages)
+        rows += _pager(shown.page, shown.pages)
         if screen.wizard.search:
             rows.append([
                 InlineKeyboardButton(

@@ -32,13 +32,13 @@ from services.orders import (
     OrderInfo,
     OrdersPage,
 )
+from views.catalogue import type_label
 from views.orders import (
     country_short,
     left_short,
     status_filter_label,
     status_icon,
     status_label,
-    type_label,
 )
 
 

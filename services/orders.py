@@ -51,6 +51,7 @@ from proxy_api import (
     Transaction,
 )
 from services.account import AccountService
+from services.catalogue import kind_of
 from services.errors import AlreadyProcessing, BotError, StaleAction
 from services.exports import ExportFormat, export_format, file_name, render_local
 from services.paid import (
@@ -84,8 +85,6 @@ EXTEND_KIND = "extend"
 EXTEND_SETTLE = timedelta(minutes=10)
 # Slack between our clock and the provider's when reading the transactions.
 CLOCK_SLACK = timedelta(minutes=2)
-# Types without periods (residential is a traffic package) cannot be extended.
-_NOT_EXTENDABLE_TYPES = frozenset({ProxyType.RESIDENT.value})
 _EXTENDABLE_STATUSES = frozenset({OrderStatus.ACTIVE.value, OrderStatus.EXPIRED.value})
 # What an order id from a button may look like before it is sent anywhere.
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -225,7 +224,8 @@ ExtendOutcome = ExtendDone | ExtendQuote | ExtendUnclear | ExtendFailed
 
 def extend_blocker(order: Order) -> str | None:
     """Why ``order`` cannot be extended, or None. Pending raises NotProvisioned instead."""
-    if order.type in _NOT_EXTENDABLE_TYPES:
+    kind = kind_of(order.type)
+    if kind is not None and not kind.extendable:
         return "resident"
     if order.status == OrderStatus.PENDING.value:
         return "pending"

@@ -10,9 +10,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from services.checkout import CheckoutService
 from services.errors import AlreadyProcessing
 from services.purchase import Receipt
+from services.purchase.checkout import CheckoutService
 from storage.operations import DONE, FAILED, PENDING, UNKNOWN
 from tests.test_e2e_buy import (
     QUANTITY,
@@ -543,7 +543,7 @@ async def test_order_placed_during_a_logout_still_shows_the_receipt(harness, cap
                 what="the details request")
     # The chat's row goes (a logout on another device) while the order is being recorded.
     await harness.app.repos.chats.forget(chat.chat_id)
-    with caplog.at_level(logging.WARNING, logger="services.checkout"):
+    with caplog.at_level(logging.WARNING, logger="services.purchase.checkout"):
         receipt = await chat.wait_for_message(final(RECEIPT), timeout=TIMEOUT)
     (order,) = orders_of(harness, account)
     assert order.id in receipt.text

@@ -73,7 +73,7 @@ def _purchase_markups() -> list:
     )
     from keyboards.callbacks import ORDER_ID_MAX
     from proxy_api import Reference
-    from services.purchase import STEPS, TYPE, QuoteView, Screen, Selection, Wizard
+    from services.purchase import STEPS, TYPE, QuoteView, Selection, Wizard, WizardStep
 
     big = 2**63 - 1
     item = {"id": big, "name": "N" * 200}
@@ -96,8 +96,9 @@ def _purchase_markups() -> list:
     ]
     for step in STEPS:
         wizard = Wizard(step=step, sel=sel, page=10**9, search="s" * 40, op_id=op_id)
-        countries = tuple(reference.countries) if step != TYPE else ()
-        markups.append(screen_keyboard(Screen(wizard, reference, countries, 10**9, quote)))
+        # Enough countries for a pager; the page asked for is past the end (clamped).
+        countries = tuple(reference.countries) * 1000 if step != TYPE else ()
+        markups.append(screen_keyboard(WizardStep(wizard, reference, countries, quote)))
     return markups
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from aiogram.utils.i18n import gettext as _
 
-from proxy_api import InsufficientFunds, Reference
+from proxy_api import Country, InsufficientFunds, Reference
 from services.purchase import (
     COUNTRY,
     COUPON,
@@ -26,23 +27,37 @@ from services.purchase import (
     Notice,
     QuoteView,
     Receipt,
-    Screen,
     Selection,
+    WizardStep,
 )
+from views.catalogue import type_title
 from views.format import day, h, usd
 
+# A phone shows ten country buttons (five rows of two) without scrolling far.
+COUNTRIES_PER_PAGE = 10
 
-def type_label(proxy_type: str) -> str:
-    labels = {
-        "ipv4": _("🖥 Datacenter IPv4"),
-        "ipv6": _("🌐 Datacenter IPv6"),
-        "isp": _("🏢 ISP"),
-        "mobile": _("📱 Mobile 4G/5G"),
-        "resident": _("🏠 Residential"),
-        "mix": _("🔀 Mixed datacenter"),
-        "mix_isp": _("🔀 Mixed ISP"),
-    }
-    return labels.get(proxy_type, h(proxy_type))
+
+@dataclass(frozen=True, slots=True)
+class CountryPage:
+    countries: tuple[Country, ...]
+    page: int
+    pages: int
+
+
+def country_page(step: WizardStep) -> CountryPage:
+    """The part of the (searched) country list one screen shows: the page the user turned
+    to, or the one holding the chosen country."""
+    found = step.countries
+    pages = max(1, -(-len(found) // COUNTRIES_PER_PAGE))
+    page = step.wizard.page
+    if page is None:
+        ids = [c.id for c in found]
+        chosen = step.wizard.sel.country_id
+        page = ids.index(chosen) // COUNTRIES_PER_PAGE if chosen in ids else 0
+    page = min(page, pages - 1)
+    start = page * COUNTRIES_PER_PAGE
+    return CountryPage(found[start : start + COUNTRIES_PER_PAGE], page, pages)
+
 
 
 def service_label(service: str) -> str:
@@ -102,7 +117,7 @@ def _chosen_lines(sel: Selection, reference: Reference | None, upto: str) -> lis
     """What was picked on the steps before ``upto``."""
     lines: list[str] = []
     if sel.type:
-        lines.append(_("Type: {value}").format(value=type_label(sel.type)))
+        lines.append(_("Type: {value}").format(value=type_title(sel.type)))
     if reference is None or upto == TYPE:
         return lines
     for step in FLOWS.get(sel.type or "", ()):
@@ -139,7 +154,7 @@ def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None
     return None
 
 
-def _prompt(screen: Screen) -> str:
+def _prompt(screen: WizardStep) -> str:
     step = screen.wizard.step
     if step == TYPE:
         return _(
@@ -178,7 +193,7 @@ def _prompt(screen: Screen) -> str:
     return ""
 
 
-def screen_text(screen: Screen) -> str:
+def screen_text(screen: WizardStep) -> str:
     """The message of one wizard step, with a notice on top when there is one."""
     parts: list[str] = []
     if screen.notice is not None:
@@ -197,7 +212,7 @@ def screen_text(screen: Screen) -> str:
 
 
 def quote_text(quote: QuoteView) -> str:
-    lines = [_("🧾 <b>Your order</b>"), _("Type: {value}").format(value=type_label(quote.type))]
+    lines = [_("🧾 <b>Your order</b>"), _("Type: {value}").format(value=type_title(quote.type))]
     if quote.tarif:
         lines.append(_("Package: {value}").format(value=h(quote.tarif)))
     if quote.country:
@@ -251,7 +266,7 @@ def placing_text() -> str:
 
 def _order_summary(order: QuoteView | Receipt) -> list[str]:
     """Type, package or country, period and quantity: the lines every order screen shares."""
-    lines = [_("Type: {value}").format(value=type_label(order.type))]
+    lines = [_("Type: {value}").format(value=type_title(order.type))]
     if order.tarif:
         lines.append(_("Package: {value}").format(value=h(order.tarif)))
     if order.country:

@@ -20,6 +20,7 @@ from services.orders import (
     OrderInfo,
     OrdersPage,
 )
+from views.catalogue import type_label
 from views.errors import error_text
 from views.format import h, stamp, usd
 
@@ -28,19 +29,6 @@ from views.format import h, stamp, usd
 MESSAGE_LIMIT = 4000
 
 _STATUS_ICONS = {"active": "🟢", "expired": "⚪️", "canceled": "⛔️", "pending": "🟡"}
-
-
-def type_label(proxy_type: str) -> str:
-    labels = {
-        "ipv4": _("IPv4"),
-        "ipv6": _("IPv6"),
-        "isp": _("ISP"),
-        "mobile": _("Mobile"),
-        "resident": _("Residential"),
-        "mix": _("Mix"),
-        "mix_isp": _("Mix ISP"),
-    }
-    return labels.get(proxy_type, h(proxy_type))
 
 
 def status_label(status: str) -> str:

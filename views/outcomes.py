@@ -24,13 +24,6 @@ from keyboards.orders import (
     extend_unclear_keyboard,
 )
 from proxy_api import InsufficientFunds
-from services.checkout import (
-    OrderFailed,
-    OrderNotPlaced,
-    OrderPending,
-    OrderRefused,
-    PurchaseOutcome,
-)
 from services.errors import AlreadyProcessing
 from services.orders import (
     ExtendDone,
@@ -41,6 +34,13 @@ from services.orders import (
 )
 from services.paid import IN_FLIGHT, Operation
 from services.purchase import OPERATION_KIND, Receipt, quote_of
+from services.purchase.checkout import (
+    OrderFailed,
+    OrderNotPlaced,
+    OrderPending,
+    OrderRefused,
+    PurchaseOutcome,
+)
 from views.buy import (
     insufficient_text,
     not_placed_text,

@@ -53,7 +53,7 @@ from services.purchase import (
     PurchaseService,
     QuoteView,
     Receipt,
-    Screen,
+    WizardStep,
     quote_of,
 )
 from storage import Repositories
@@ -249,11 +249,11 @@ class CheckoutService:
 
     async def begin(
         self, chat_id: int, user_id: int | None, op_id: str, message_id: int | None = None
-    ) -> PurchaseOutcome | Screen | Ticket:
+    ) -> PurchaseOutcome | WizardStep | Ticket:
         """Claim the quote for this tap, or say why not.
 
         A Ticket: this tap won and ``place`` sends it. A stored outcome: the quote was
-        settled before (a later tap shows the same receipt). A Screen: the quote was too
+        settled before (a later tap shows the same receipt). A WizardStep: the quote was too
         old to buy at and was priced again. AlreadyProcessing: another tap holds it.
         """
         op = await self._runner.operation(chat_id, op_id, OPERATION_KIND)
