@@ -1,4 +1,4 @@
-"""Typed async client for the 1001Proxy reseller API (see /work/shared/1001proxy-api.md)."""
+"""Typed async client for the 1001Proxy reseller API (see docs/1001proxy-api.md)."""
 
 from proxy_api.client import ProxyApi, ProxyApiClient, build_http_client
 from proxy_api.errors import (

@@ -1,4 +1,4 @@
-"""A local stand-in for the 1001Proxy reseller API (see /work/shared/1001proxy-api.md).
+"""A local stand-in for the 1001Proxy reseller API (see docs/1001proxy-api.md).
 
 Modules: `seed` (reference data, prices, coupons, currencies), `state` (the in-memory domain
 and its Python admin API), `validation` (request rules), `ratelimit` (token buckets),

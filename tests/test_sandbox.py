@@ -1,4 +1,4 @@
-"""The 1001Proxy sandbox, exercised over real HTTP against the spec in 1001proxy-api.md."""
+"""The 1001Proxy sandbox, exercised over real HTTP against the spec in docs/1001proxy-api.md."""
 
 from __future__ import annotations
 
