@@ -2,9 +2,10 @@
 
 Every spec request goes through `api_middleware`, which in order: resolves the route
 template ("GET /orders/{id}"), counts it in `state.request_counts` (rejected requests
-included, since a client made the call), applies an injected latency fault, authenticates,
-takes rate-limit tokens, applies server_error / bad_body / generic upstream_error faults,
-and finally runs the handler. Handlers only translate HTTP to `SandboxState` calls and
+included, since a client made the call), applies an injected latency, hold or late fault (a
+held request whose client went away meanwhile is dropped there), authenticates, takes
+rate-limit tokens, applies server_error / bad_body / generic upstream_error faults, and
+finally runs the handler. Handlers only translate HTTP to `SandboxState` calls and
 domain objects to JSON via `sandbox.wire`.
 
 Errors use the spec envelope `{"success": false, "error": {"message", "code", "details"?}}`;
@@ -108,6 +109,11 @@ async def _run_api_request(
     hold = state.take_fault(endpoint, {"hold"})
     if hold is not None:
         await hold.gate.wait()
+        if _client_gone(request):
+            # Nobody is waiting for the answer any more: the request is dropped before it
+            # does anything (no token taken, nothing charged).
+            hold.dropped += 1
+            raise ConnectionResetError("the client went away while the request was held")
     late = state.take_fault(endpoint, {"late"})
     if late is not None:
         await request.read()  # the body must outlive the answer
@@ -125,6 +131,11 @@ async def _run_api_request(
         raise ApiError(UPSTREAM_ERROR, "Proxy provider returned an error", {"refunded": False})
     request[ACCOUNT_KEY] = account
     return await handler(request)
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _late(

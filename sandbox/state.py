@@ -41,6 +41,9 @@ Behaviour where the spec is silent (kept in one place so the closing notes can c
   before anything else until the test calls `fault.release()`; `late` answers 500 at once
   (a gateway that gave up) and carries the request out only when released — a provider
   that completes an order or an extend after the client stopped waiting.
+* A held request whose client went away (a bot killed mid-request) is dropped when
+  released: nothing is authenticated, rate limited, charged or answered, and the fault's
+  `dropped` counts it.
 """
 
 from __future__ import annotations
@@ -224,6 +227,8 @@ class Fault:
     gate: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     # How many requests the fault has taken (a test waits for its request to arrive).
     taken: int = 0
+    # Held requests whose client had gone when they were released: dropped, not carried out.
+    dropped: int = 0
 
     def release(self) -> None:
         self.gate.set()

@@ -521,7 +521,7 @@ async def test_idempotency_key_replays_first_response(
     assert await balance_of(client) == "87.50"
     other = await client.post("/orders", json=IPV4, headers={"Idempotency-Key": "k-2"})
     assert ok_data(other)["orderId"] != ok_data(first)["orderId"]
-    assert await balance_of(client) == "75.00"
+    assert await balance_of(client) == "87.50"
 
 
 async def test_idempotency_under_concurrency(
@@ -1065,6 +1065,56 @@ async def test_latency_fault_delays_the_response(
     started = loop.time()
     ok_data(await client.get("/account"))
     assert loop.time() - started >= 0.1
+
+
+async def _until(predicate: Any, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_hold_fault_keeps_the_request_until_released(
+    client: httpx.AsyncClient,
+    sandbox: SandboxServer,  # noqa: F811
+) -> None:
+    held = sandbox.state.add_fault("POST /orders", "hold")
+    request = asyncio.create_task(client.post("/orders", json=IPV4))
+    await _until(lambda: held.taken == 1, "the held request")
+    assert not request.done()
+    assert await balance_of(client) == "100.00", "nothing happens while it is held"
+
+    held.release()
+    assert ok_data(await request)["ok"] is True
+    assert await balance_of(client) == "87.50"
+    assert held.dropped == 0
+
+
+async def test_held_request_whose_client_went_away_is_dropped_on_release(
+    client: httpx.AsyncClient,
+    sandbox: SandboxServer,  # noqa: F811
+    sandbox_account: SandboxAccount,  # noqa: F811
+) -> None:
+    state = sandbox.state
+    state.configure_rate_limits(orders=1)
+    held = state.add_fault("POST /orders", "hold")
+    async with http_client(sandbox.base_url, sandbox_account.api_key) as doomed:
+        request = asyncio.create_task(doomed.post("/orders", json=IPV4))
+        await _until(lambda: held.taken == 1, "the held request")
+        request.cancel()  # the client dies while its request is held
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    # A round trip on another connection: the server has seen the first one close by now.
+    assert await balance_of(client) == "100.00"
+
+    held.release()
+    await _until(lambda: held.dropped == 1, "the held request to be dropped")
+    account = state.get_account(sandbox_account.id)
+    assert account.balance == Decimal("100.00") and not state.orders_of(account.id)
+    # It took no rate-limit token either: the one order a minute is still there.
+    await create_order(client, IPV4)
+    assert await balance_of(client) == "87.50"
 
 
 def test_fault_validation() -> None:
