@@ -5,10 +5,13 @@ Every test drives the real app over HTTP: fake Telegram ⇄ aiogram ⇄ handlers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
 import pytest
+
+from tests.e2e import until
 
 
 def _has_button(message, text: str) -> bool:
@@ -296,13 +299,20 @@ async def test_rotated_encryption_key_keeps_chats_linked_and_reencrypts(harness)
     assert KeyVault([new_key]).decrypt(stored) == account.api_key  # the old key can go now
 
 
-async def test_graceful_stop_lets_a_running_handler_answer(harness):
+async def test_graceful_stop_lets_a_running_handler_answer(harness, caplog):
     chat, _ = await harness.linked_chat(Decimal("8.00"))
-    harness.sandbox.state.add_fault("GET /account", "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault("GET /account", "hold")
     await chat.send("/balance")
-    await harness.tg.wait_for(lambda: harness.app.in_flight(), timeout=5,
-                              failure="the /balance handler never started")
-    await harness.restart()  # graceful: the stop waits for the handler
+    await until(lambda: held.taken == 1, what="the /balance handler at the API")
+    assert harness.app.in_flight()
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        restart = asyncio.create_task(harness.restart())  # graceful
+        # The stop waits for the handler, which is still held at the API...
+        await until(lambda: "waiting for 1 running handler" in caplog.text,
+                    what="the stop to wait for the running handler")
+        assert not restart.done()
+        held.release()  # ...and once the API answers, the handler answers the user.
+        await restart
     await chat.wait_for_message("$8.00", timeout=10)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,69 +10,31 @@ import pytest
 
 from services.purchase import PurchaseService
 from storage.operations import DONE, FAILED, PENDING
-
-TIMEOUT = 10
-
-START = "Which proxies"
-COUNTRY = "Choose a country"
-SERVICE = "Shared or dedicated"
-OPERATOR = "mobile operator"
-ROTATION = "IP change"
-PERIOD = "For how long"
-QUANTITY = "How many proxies"
-PROTOCOL = "Which protocol"
-TARIF = "traffic package"
-QUOTE = "Your order"
-COUPON = "coupon code as a message"
-RECEIPT = "Order placed"
-
-
-# -- helpers (imported by the other test_e2e_buy* modules) ---------------------------------
-
-
-async def until(predicate: Callable[[], object], within: float = TIMEOUT, what: str = "") -> None:
-    """Poll a condition outside the fake Telegram (sandbox, database) with a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
-
-
-def final(text: str) -> Callable:
-    """A message showing ``text`` (skips the intermediate "Working…" edits)."""
-    return lambda message: text in message.text
-
-
-async def tap(chat, message, button: str | None = None, *, expect: str, data: str | None = None):
-    handle = await chat.click(message, button, data=data)
-    shown = await chat.wait_for_message(final(expect), timeout=TIMEOUT)
-    await handle.wait_answer(timeout=TIMEOUT)
-    return shown
-
-
-async def say(chat, text: str, *, expect: str):
-    await chat.send(text)
-    return await chat.wait_for_message(final(expect), timeout=TIMEOUT)
-
-
-async def buyer(harness, balance: Decimal = Decimal("100.00")):
-    return await harness.linked_chat(balance)
-
-
-async def start_buy(chat):
-    return await say(chat, "/buy", expect=START)
-
-
-def confirm_data(message) -> str:
-    (button,) = [b for b in message.flat_buttons if (b.callback_data or "").startswith("bc:")]
-    assert button.callback_data is not None
-    return button.callback_data
-
-
-def op_id_of(message) -> str:
-    return confirm_data(message).removeprefix("bc:")
+from tests.e2e import (
+    COUNTRY,
+    COUPON,
+    OPERATOR,
+    PERIOD,
+    PROTOCOL,
+    QUANTITY,
+    QUOTE,
+    RECEIPT,
+    ROTATION,
+    SERVICE,
+    START,
+    TARIF,
+    TIMEOUT,
+    buyer,
+    confirm_data,
+    final,
+    ipv4_quote,
+    op_id_of,
+    orders_of,
+    say,
+    start_buy,
+    tap,
+    transactions_of,
+)
 
 
 def chosen(message) -> list[str]:
@@ -84,27 +44,6 @@ def chosen(message) -> list[str]:
 
 def purchases(harness) -> PurchaseService:
     return harness.app.dispatcher["purchases"]
-
-
-def orders_of(harness, account) -> list:
-    return harness.sandbox.state.orders_of(account.id)
-
-
-def transactions_of(harness, account, kind: str | None = None) -> list:
-    return [
-        t for t in harness.sandbox.state.transactions_of(account.id) if kind in (None, t.type)
-    ]
-
-
-async def ipv4_quote(chat, quantity: str = "10", country: str = "Germany"):
-    """/buy → IPv4 → country → 1 Month → quantity: the quote message."""
-    message = await start_buy(chat)
-    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
-    if country != "United States":
-        message = await say(chat, country[:4], expect="Search")
-    message = await tap(chat, message, country, expect=PERIOD)
-    message = await tap(chat, message, "1 Month", expect=QUANTITY)
-    return await say(chat, quantity, expect=QUOTE)
 
 
 # -- every proxy type -----------------------------------------------------------------------

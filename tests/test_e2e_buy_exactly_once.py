@@ -7,34 +7,36 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from services.errors import AlreadyProcessing
 from services.purchase import Receipt
 from services.purchase.checkout import CheckoutService
 from storage.operations import DONE, FAILED, PENDING, UNKNOWN
-from tests.test_e2e_buy import (
+from tests.e2e import (
+    DETAILS,
+    ORDERS,
+    PLACING,
     QUANTITY,
     QUOTE,
     RECEIPT,
     TIMEOUT,
+    UNRESOLVED,
     buyer,
     confirm_data,
     final,
     ipv4_quote,
+    lose_order_answers,
     op_id_of,
+    operation,
+    order_requests,
     orders_of,
+    restore_transport,
     say,
     tap,
     transactions_of,
     until,
 )
-
-ORDERS = "POST /orders"
-DETAILS = "GET /orders/{id}"
-UNRESOLVED = "may already be placed"
-PLACING = "Placing your order"
 
 
 def checkout(harness) -> CheckoutService:
@@ -52,14 +54,6 @@ async def receipt_without_a_tap(chat, quote):
 async def recovered(harness) -> None:
     """Until start-up recovery (a background task of the new process) has finished."""
     await harness.app.background.wait()
-
-
-def order_requests(harness) -> int:
-    return harness.sandbox.state.request_counts.get(ORDERS, 0)
-
-
-async def operation(harness, op_id: str):
-    return await harness.app.repos.operations.get(op_id)
 
 
 async def test_double_tap_on_confirm_buys_once(harness):
@@ -114,16 +108,17 @@ async def test_tap_while_in_flight_is_already_processing(harness):
 async def test_second_tap_of_the_same_user_in_flight_is_answered_at_once(harness):
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "2")
-    harness.sandbox.state.add_fault(ORDERS, "latency", delay_seconds=2.0)
+    held = harness.sandbox.state.add_fault(ORDERS, "hold")
     first = await chat.click(quote, "Confirm")
     await first.wait_answer(timeout=TIMEOUT)
-    await until(lambda: order_requests(harness) == 1, what="the order request in flight")
+    await until(lambda: held.taken == 1, what="the order request in flight")
     # The same person taps again (the button now reads "Check status", same callback)
     # while the first request is still at the provider.
     second = await chat.click(quote, "Check status")
-    answer = await second.wait_answer(timeout=1.5)
+    answer = await second.wait_answer(timeout=TIMEOUT)
     assert "Already processing" in (answer.text or "")
-    assert order_requests(harness) == 1
+    assert order_requests(harness) == 1 and not orders_of(harness, account)
+    held.release()
     await chat.wait_until(lambda c: RECEIPT in c.message(quote.message_id).text,
                           timeout=TIMEOUT, what="the receipt")
     assert len(orders_of(harness, account)) == 1 and order_requests(harness) == 1
@@ -133,18 +128,20 @@ async def test_kill_between_tap_and_answer_finishes_the_order_on_restart(harness
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "5")
     op_id = op_id_of(quote)
-    state = harness.sandbox.state
-    state.add_fault(ORDERS, "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault(ORDERS, "hold")
 
     handle = await chat.click(quote, "Confirm")
     await chat.wait_for_message(final("Placing your order"), timeout=TIMEOUT)
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: order_requests(harness) == 1, what="the order request at the provider")
+    await until(lambda: held.taken == 1, what="the order request at the provider")
 
     await harness.restart(kill=True)  # the bot dies before the provider answers
 
     # No tap: start-up resends the same key and edits "Placing…" into the receipt.
     receipt = await receipt_without_a_tap(chat, quote)
+    # The dead bot's request is dropped when the provider gets to it: nothing is charged.
+    held.release()
+    await until(lambda: held.dropped == 1, what="the dead request to be dropped")
     (order,) = orders_of(harness, account)
     assert order.id in receipt.text
     assert order_requests(harness) == 2, "resent once, with the same Idempotency-Key"
@@ -160,13 +157,14 @@ async def test_kill_after_the_provider_placed_the_order_shows_it_on_restart(harn
     quote = await ipv4_quote(chat, "5")
     op_id = op_id_of(quote)
     # The order goes through; the bot is then held reading its details, and dies there.
-    harness.sandbox.state.add_fault("GET /orders/{id}", "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault(DETAILS, "hold")
     handle = await chat.click(quote, "Confirm")
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: len(orders_of(harness, account)) == 1, what="the placed order")
-    await until(lambda: harness.sandbox.state.request_counts.get("GET /orders/{id}"),
-                what="the details request")
+    await until(lambda: held.taken == 1, what="the details request")
+    assert len(orders_of(harness, account)) == 1
     await harness.restart(kill=True)
+    held.release()
+    await until(lambda: held.dropped == 1, what="the dead details request to be dropped")
 
     receipt = await receipt_without_a_tap(chat, quote)
     await recovered(harness)
@@ -325,40 +323,6 @@ async def test_an_old_quote_is_priced_again_before_buying(harness):
 # -- an order whose answer was lost ---------------------------------------------------------
 
 
-class LoseOrderAnswers(httpx.AsyncBaseTransport):
-    """Every POST /orders reaches the sandbox (``deliver``), then its answer is lost.
-
-    The fakes cannot time out *after* the server acted, which is the case that matters:
-    the order is placed and charged, and the bot does not know.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, deliver: bool = True) -> None:
-        self.inner = inner
-        self.deliver = deliver
-        self.lost = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "POST" or not request.url.path.endswith("/orders"):
-            return await self.inner.handle_async_request(request)
-        if self.deliver:
-            response = await self.inner.handle_async_request(request)
-            await response.aread()
-            await response.aclose()
-        self.lost += 1
-        raise httpx.ReadTimeout("the answer was lost", request=request)
-
-
-def lose_order_answers(harness, deliver: bool = True) -> LoseOrderAnswers:
-    http = harness.app.http
-    lossy = LoseOrderAnswers(http._transport, deliver)
-    http._transport = lossy
-    return lossy
-
-
-def restore_transport(harness, lossy: LoseOrderAnswers) -> None:
-    harness.app.http._transport = lossy.inner
-
-
 async def operations_of(harness, chat) -> int:
     row = await harness.app.db.fetchone(
         "SELECT COUNT(*) FROM operations WHERE chat_id = ?", (chat.chat_id,)
@@ -416,15 +380,16 @@ async def placed_then_killed(harness, chat, account, quote, refuse):
     """Confirm; the provider places the order; the bot dies before it hears so, and comes
     back while the API refuses the key (``refuse()``): start-up's resend proves nothing,
     so the order stays unresolved and the placing screen now says so."""
-    harness.sandbox.state.add_fault(DETAILS, "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault(DETAILS, "hold")
     handle = await chat.click(quote, "Confirm")
     placing = await chat.wait_for_message(final(PLACING), timeout=TIMEOUT)
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: len(orders_of(harness, account)) == 1, what="the placed order")
-    await until(lambda: harness.sandbox.state.request_counts.get(DETAILS),
-                what="the details request")
+    await until(lambda: held.taken == 1, what="the details request")
+    assert len(orders_of(harness, account)) == 1
     refuse()
     await harness.restart(kill=True)
+    held.release()
+    await until(lambda: held.dropped == 1, what="the dead details request to be dropped")
     await recovered(harness)
     assert (await operation(harness, op_id_of(quote))).status == UNKNOWN
     shown = chat.message(placing.message_id)
@@ -435,12 +400,13 @@ async def placed_then_killed(harness, chat, account, quote, refuse):
 async def test_placing_screen_offers_check_status_and_the_menu(harness):
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "1")
-    harness.sandbox.state.add_fault(ORDERS, "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault(ORDERS, "hold")
     handle = await chat.click(quote, "Confirm")
     placing = await chat.wait_for_message(final(PLACING), timeout=TIMEOUT)
     await handle.wait_answer(timeout=TIMEOUT)
     assert placing.button("Check status").callback_data == confirm_data(quote)
     assert placing.button("Menu").callback_data == "m:home"
+    held.release()
     await chat.wait_until(lambda c: RECEIPT in c.message(quote.message_id).text,
                           timeout=TIMEOUT, what="the receipt")
     assert len(orders_of(harness, account)) == 1
@@ -536,14 +502,14 @@ async def test_insufficient_funds_on_a_resend_proves_nothing_was_placed(harness)
 async def test_order_placed_during_a_logout_still_shows_the_receipt(harness, caplog):
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "2")
-    harness.sandbox.state.add_fault(DETAILS, "latency", delay_seconds=1.0)
+    held = harness.sandbox.state.add_fault(DETAILS, "hold")
     handle = await chat.click(quote, "Confirm")
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: harness.sandbox.state.request_counts.get(DETAILS),
-                what="the details request")
+    await until(lambda: held.taken == 1, what="the details request")
     # The chat's row goes (a logout on another device) while the order is being recorded.
     await harness.app.repos.chats.forget(chat.chat_id)
     with caplog.at_level(logging.WARNING, logger="services.purchase.checkout"):
+        held.release()
         receipt = await chat.wait_for_message(final(RECEIPT), timeout=TIMEOUT)
     (order,) = orders_of(harness, account)
     assert order.id in receipt.text

@@ -16,6 +16,7 @@ import pytest
 
 from bot.settings import Settings
 from tests.conftest import BotHarness
+from tests.e2e import until
 
 SLOW_DOWN = "Too fast"
 
@@ -145,18 +146,23 @@ async def test_a_flooding_group_is_throttled_as_a_whole(flood_harness):
 async def test_concurrently_handled_updates_are_bounded(start_harness, caplog):
     harness = await start_harness(MAX_CONCURRENT_UPDATES="3")
     chats = [(await harness.linked_chat())[0] for _ in range(8)]
-    # Every /balance now takes a while at the API, so handlers pile up if allowed to.
-    harness.sandbox.state.add_fault("GET /account", "latency", times=8, delay_seconds=0.3)
-    peak = 0
+    # Every /balance is held at the API, so handlers pile up if allowed to.
+    held = harness.sandbox.state.add_fault("GET /account", "hold", times=8)
     for chat in chats:
+        # Sending does not yield: the bot gets all eight updates in one getUpdates batch,
+        # and an unbounded bot starts all eight handlers before any reaches the API.
         await chat.send("/balance")
+    await until(lambda: held.taken == 3, what="three handlers at the API")
+    peak = len(harness.app.in_flight())
+    assert peak == 3, "the other updates wait for a free slot"
+    held.release()
     answered = asyncio.gather(*(c.wait_for_message("Balance", timeout=30) for c in chats))
     while not answered.done():
         peak = max(peak, len(harness.app.in_flight()))
         await asyncio.sleep(0.01)  # sampling, not waiting for a condition
     await answered
     print(f"peak of concurrently handled updates: {peak}")
-    assert peak <= 3
+    assert peak <= 3 and held.taken == 8
 
 
 # -- key checks -----------------------------------------------------------------------

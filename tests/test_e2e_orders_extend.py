@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
+from tests.e2e import DETAILS, TIMEOUT, until
 from tests.fake_telegram.client import ChatHandle, TgMessage
 
-TIMEOUT = 10
 EXTEND = "POST /orders/{id}/extend"
-ORDER = "GET /orders/{id}"
+ORDER = DETAILS
 
 
 async def buy(harness, account, quantity: int = 3) -> str:
@@ -233,21 +232,6 @@ async def test_a_telegram_failure_before_sending_changes_nothing(harness) -> Non
     assert extend_requests(harness) == 1 and len(extensions(harness, account)) == 1
 
 
-async def until(predicate, what: str, within: float = TIMEOUT) -> None:
-    """Wait for a sandbox-side condition (the fake Telegram's waits only wake on its own
-    changes), checking often, failing after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def order_reads(harness) -> int:
-    return harness.sandbox.state.request_counts.get(ORDER, 0)
-
-
 async def open_extend_menu(chat: ChatHandle, order_id: str, match: str) -> TgMessage:
     await chat.send("/orders")
     listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
@@ -263,15 +247,18 @@ async def test_crash_after_the_provider_extended_is_reported_not_repeated(harnes
     order = harness.sandbox.state.get_order(order_id)
     expiry = order.expires_at
     confirm = await quote(chat, order_id)
-    # Slow order reads: the bot dies while re-reading the order after a successful extend,
-    # before it could record the result.
-    reads = order_reads(harness)
-    harness.sandbox.state.add_fault(ORDER, "latency", times=2, delay_seconds=0.5)
+    # The bot dies while re-reading the order after a successful extend, before it could
+    # record the result: the read before the extend passes, the one after it is held.
+    state = harness.sandbox.state
+    state.add_fault(ORDER, "hold").release()
+    held = state.add_fault(ORDER, "hold")
     await chat.click(confirm, "✅ Confirm and pay")
-    await until(lambda: extend_requests(harness) == 1 and order_reads(harness) == reads + 2,
-                "the re-read after the extend")
+    await until(lambda: held.taken == 1, what="the re-read after the extend")
+    assert extend_requests(harness) == 1
     await harness.restart(kill=True)
     assert order.expires_at == expiry + timedelta(days=30)
+    held.release()  # the dead bot's read: dropped, nobody is waiting for it
+    await until(lambda: held.dropped == 1, what="the dead read to be dropped")
 
     # Start-up settles the interrupted extend and says what happened, with no tap.
     await harness.app.background.wait()
@@ -297,12 +284,15 @@ async def test_crash_before_the_provider_extended_is_offered_again_after_settlin
     order = harness.sandbox.state.get_order(order_id)
     expiry = order.expires_at
     confirm = await quote(chat, order_id)
-    # The provider is slow; the bot dies while the extend request is still unanswered
-    # (the sandbox drops a request whose client went away, so nothing is charged).
-    harness.sandbox.state.add_fault(EXTEND, "latency", delay_seconds=0.5)
+    # The provider is slow; the bot dies while the extend request is still unanswered.
+    held = harness.sandbox.state.add_fault(EXTEND, "hold")
     await chat.click(confirm, "✅ Confirm and pay")
-    await until(lambda: extend_requests(harness) == 1, "the extend request")
+    await until(lambda: held.taken == 1, what="the extend request at the provider")
     await harness.restart(kill=True)
+    # The provider gets to it only now: the sandbox drops a request whose client went
+    # away, so nothing is charged.
+    held.release()
+    await until(lambda: held.dropped == 1, what="the dead extend to be dropped")
 
     # Right after the restart an unchanged expiry and no debit prove nothing yet: the
     # confirmation says so by itself, and the order's extend menu waits for it.

@@ -12,28 +12,26 @@ import asyncio
 from datetime import timedelta
 
 from storage.operations import DONE, PENDING, UNKNOWN
-from tests.test_e2e_buy import (
+from tests.e2e import (
+    ORDERS,
     QUOTE,
     RECEIPT,
     TIMEOUT,
+    UNRESOLVED,
     buyer,
     confirm_data,
     final,
     ipv4_quote,
+    lose_order_answers,
     op_id_of,
+    operation,
+    order_requests,
     orders_of,
+    restore_transport,
     say,
     tap,
     transactions_of,
     until,
-)
-from tests.test_e2e_buy_exactly_once import (
-    ORDERS,
-    UNRESOLVED,
-    lose_order_answers,
-    operation,
-    order_requests,
-    restore_transport,
 )
 
 NOT_PLACED = "was not placed"

@@ -53,3 +53,20 @@ def test_no_module_imports_a_layer_above_it(layer: str) -> None:
 def test_every_package_has_a_layer() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert packages - {"tests", "bench"} <= set(ALLOWED), packages
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test helpers live in tests/e2e.py (and the fixtures' modules), not in tests."""
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            for name in names:
+                if name.split(".")[-1].startswith("test_"):
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,151 @@
+"""Helpers shared by the end-to-end tests (the `harness` fixture lives in conftest.py).
+
+Test modules import from here, never from one another. Screen names are bits of text
+each wizard screen shows; waits that watch the sandbox or the database use `until`,
+because the fake Telegram's own waits only wake on its changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+
+import httpx
+
+TIMEOUT = 10
+
+# -- the purchase wizard's screens ------------------------------------------------------
+
+START = "Which proxies"
+COUNTRY = "Choose a country"
+SERVICE = "Shared or dedicated"
+OPERATOR = "mobile operator"
+ROTATION = "IP change"
+PERIOD = "For how long"
+QUANTITY = "How many proxies"
+PROTOCOL = "Which protocol"
+TARIF = "traffic package"
+QUOTE = "Your order"
+COUPON = "coupon code as a message"
+RECEIPT = "Order placed"
+UNRESOLVED = "may already be placed"
+PLACING = "Placing your order"
+
+# -- sandbox endpoints (keys of faults and request counts) ------------------------------
+
+ORDERS = "POST /orders"
+DETAILS = "GET /orders/{id}"
+
+
+async def until(
+    predicate: Callable[[], object], *, what: str = "", within: float = TIMEOUT
+) -> None:
+    """Poll a condition outside the fake Telegram (sandbox, database) with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+def final(text: str) -> Callable:
+    """A message showing ``text`` (skips the intermediate "Working…" edits)."""
+    return lambda message: text in message.text
+
+
+async def tap(chat, message, button: str | None = None, *, expect: str, data: str | None = None):
+    handle = await chat.click(message, button, data=data)
+    shown = await chat.wait_for_message(final(expect), timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    return shown
+
+
+async def say(chat, text: str, *, expect: str):
+    await chat.send(text)
+    return await chat.wait_for_message(final(expect), timeout=TIMEOUT)
+
+
+async def buyer(harness, balance: Decimal = Decimal("100.00")):
+    return await harness.linked_chat(balance)
+
+
+async def start_buy(chat):
+    return await say(chat, "/buy", expect=START)
+
+
+def confirm_data(message) -> str:
+    (button,) = [b for b in message.flat_buttons if (b.callback_data or "").startswith("bc:")]
+    assert button.callback_data is not None
+    return button.callback_data
+
+
+def op_id_of(message) -> str:
+    return confirm_data(message).removeprefix("bc:")
+
+
+def orders_of(harness, account) -> list:
+    return harness.sandbox.state.orders_of(account.id)
+
+
+def transactions_of(harness, account, kind: str | None = None) -> list:
+    return [
+        t for t in harness.sandbox.state.transactions_of(account.id) if kind in (None, t.type)
+    ]
+
+
+def order_requests(harness) -> int:
+    return harness.sandbox.state.request_counts.get(ORDERS, 0)
+
+
+async def operation(harness, op_id: str):
+    return await harness.app.repos.operations.get(op_id)
+
+
+async def ipv4_quote(chat, quantity: str = "10", country: str = "Germany"):
+    """/buy → IPv4 → country → 1 Month → quantity: the quote message."""
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    if country != "United States":
+        message = await say(chat, country[:4], expect="Search")
+    message = await tap(chat, message, country, expect=PERIOD)
+    message = await tap(chat, message, "1 Month", expect=QUANTITY)
+    return await say(chat, quantity, expect=QUOTE)
+
+
+# -- an order whose answer was lost -----------------------------------------------------
+
+
+class LoseOrderAnswers(httpx.AsyncBaseTransport):
+    """Every POST /orders reaches the sandbox (``deliver``), then its answer is lost.
+
+    The fakes cannot time out *after* the server acted, which is the case that matters:
+    the order is placed and charged, and the bot does not know.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, deliver: bool = True) -> None:
+        self.inner = inner
+        self.deliver = deliver
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "POST" or not request.url.path.endswith("/orders"):
+            return await self.inner.handle_async_request(request)
+        if self.deliver:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            await response.aclose()
+        self.lost += 1
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def lose_order_answers(harness, deliver: bool = True) -> LoseOrderAnswers:
+    http = harness.app.http
+    lossy = LoseOrderAnswers(http._transport, deliver)
+    http._transport = lossy
+    return lossy
+
+
+def restore_transport(harness, lossy: LoseOrderAnswers) -> None:
+    harness.app.http._transport = lossy.inner
