@@ -521,7 +521,7 @@ async def test_idempotency_key_replays_first_response(
     assert await balance_of(client) == "87.50"
     other = await client.post("/orders", json=IPV4, headers={"Idempotency-Key": "k-2"})
     assert ok_data(other)["orderId"] != ok_data(first)["orderId"]
-    assert await balance_of(client) == "87.50"
+    assert await balance_of(client) == "75.00"
 
 
 async def test_idempotency_under_concurrency(
