@@ -233,9 +233,11 @@ def _dec(value: object) -> Decimal | None:
     if value is None:
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+    # "NaN" or "Infinity" from storage would crash the first comparison: not an amount.
+    return number if number.is_finite() else None
 
 
 @dataclass(frozen=True)
