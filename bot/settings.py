@@ -6,27 +6,21 @@ import logging
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.durations import parse_duration, parse_durations
 from core.security import KEY_FILE_NAME
+from services.reminders import DEFAULT_OFFSETS, InvalidOffsets, normalize_offsets
+
+__all__ = ["Settings", "SettingsError", "load_settings", "parse_duration"]
 
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: str) -> timedelta:
-    """``30s``, ``10m``, ``1.5h``, ``250ms``, ``2d``: a unit is required, so ``60`` is never
-    silently read as seconds when minutes were meant."""
-    match = _DURATION_RE.match(value.strip().lower())
-    if match is None:
-        raise ValueError("expected a duration like 30s, 10m or 1h")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("expected a duration longer than zero")
-    return timedelta(seconds=seconds)
+# Every sync reads all of a chat's orders: more often than this only spends the key's
+# rate limit that people tapping in the chat need.
+MIN_SYNC_INTERVAL = timedelta(minutes=1)
 
 
 class SettingsError(Exception):
@@ -55,6 +49,16 @@ class Settings(BaseSettings):
     key_check_limit: int = Field(default=5, ge=1, alias="KEY_CHECK_LIMIT")
     key_check_window: timedelta = Field(default=timedelta(minutes=1), alias="KEY_CHECK_WINDOW")
     max_concurrent_updates: int = Field(default=100, ge=1, alias="MAX_CONCURRENT_UPDATES")
+    # Expiry reminders: how long before an order expires a chat is reminded, largest first
+    # (a chat may choose its own in /settings). NoDecode: the value is "3d,1d,3h", not JSON.
+    reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = Field(
+        default=DEFAULT_OFFSETS, alias="REMINDER_OFFSETS"
+    )
+    # How often each chat's orders are read from the API (orders bought or extended on the
+    # website get their reminders); the chats are spread over the interval.
+    order_sync_interval: timedelta = Field(
+        default=timedelta(minutes=10), alias="ORDER_SYNC_INTERVAL"
+    )
 
     @property
     def key_file(self) -> Path:
@@ -86,10 +90,29 @@ class Settings(BaseSettings):
             raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
 
-    @field_validator("throttle_window", "key_check_window", mode="before")
+    @field_validator("throttle_window", "key_check_window", "order_sync_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("order_sync_interval")
+    @classmethod
+    def _sync_interval(cls, value: timedelta) -> timedelta:
+        if value < MIN_SYNC_INTERVAL:
+            raise ValueError("expected at least 1m")
+        return value
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        offsets = parse_durations(value) if isinstance(value, str) else value
+        if not isinstance(offsets, tuple | list):
+            return offsets  # pydantic's own type error names it
+        try:
+            # The same rules as a chat's own choice in /settings, so the default is one too.
+            return normalize_offsets(offsets)
+        except InvalidOffsets as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("encryption_key")
     @classmethod

@@ -9,6 +9,7 @@ from storage.chats import ChatRepository
 from storage.db import Database
 from storage.operations import OperationRepository
 from storage.orders import OrderRepository
+from storage.reminders import ReminderRepository
 from storage.users import UserRepository
 
 
@@ -18,6 +19,7 @@ class Repositories:
     users: UserRepository
     orders: OrderRepository
     operations: OperationRepository
+    reminders: ReminderRepository
 
     @classmethod
     def build(cls, db: Database, clock: Clock) -> Repositories:
@@ -26,6 +28,7 @@ class Repositories:
             users=UserRepository(db, clock),
             orders=OrderRepository(db, clock),
             operations=OperationRepository(db, clock),
+            reminders=ReminderRepository(db, clock),
         )
 
 

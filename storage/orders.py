@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -80,6 +81,33 @@ class OrderRepository:
             "SELECT * FROM orders WHERE chat_id = ? AND order_id = ?", (chat_id, order_id)
         )
         return self._from_row(row) if row else None
+
+    async def forget_missing(
+        self, chat_id: int, seen: Collection[str], before: datetime
+    ) -> list[str]:
+        """Delete the chat's orders that a complete listing of the account no longer has
+        (another account's key linked since, say); returns their ids.
+
+        Rows written at or after ``before`` (when the listing began) stay: an order placed
+        while the listing ran is missing from it without being gone.
+        """
+        keep = set(seen)
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT order_id, updated_at FROM orders WHERE chat_id = ?", (chat_id,)
+            ) as cur:
+                rows = list(await cur.fetchall())
+            gone = [
+                row["order_id"]
+                for row in rows
+                if row["order_id"] not in keep
+                and datetime.fromisoformat(row["updated_at"]) < before
+            ]
+            await conn.executemany(
+                "DELETE FROM orders WHERE chat_id = ? AND order_id = ?",
+                [(chat_id, order_id) for order_id in gone],
+            )
+        return gone
 
     async def list_for_chat(self, chat_id: int) -> list[LocalOrder]:
         rows = await self._db.fetchall(
