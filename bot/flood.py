@@ -156,6 +156,10 @@ class ThrottlingMiddleware(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         if user is None or not isinstance(event, Update):
             return await handler(event, data)
+        if event.my_chat_member is not None:
+            # Not a person typing but Telegram reporting the bot blocked or back: dropping
+            # it would leave the chat marked wrongly until the next send finds out.
+            return await handler(event, data)
         group_id = chat.id if chat is not None and chat.type != "private" else None
         verdict = self._throttle.admit(user.id, group_id)
         if verdict is Verdict.PASS:

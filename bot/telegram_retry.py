@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
@@ -16,6 +19,20 @@ if TYPE_CHECKING:
     from aiogram.methods import TelegramMethod
 
 log = logging.getLogger(__name__)
+
+# Set by callers that schedule their own retries (the outbox sender reschedules a throttled
+# message and sends others meanwhile): waiting here would hold up everything behind it.
+_no_retry: ContextVar[bool] = ContextVar("telegram_no_retry", default=False)
+
+
+@contextmanager
+def without_retry() -> Iterator[None]:
+    """Calls made inside raise TelegramRetryAfter at once instead of waiting it out."""
+    token = _no_retry.set(True)
+    try:
+        yield
+    finally:
+        _no_retry.reset(token)
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
@@ -36,6 +53,8 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[Any],
     ) -> Any:
+        if _no_retry.get():
+            return await make_request(bot, method)
         for attempt in range(1, self._attempts + 1):
             try:
                 return await make_request(bot, method)

@@ -20,6 +20,7 @@ from handlers import (
     errors,
     fallback,
     link,
+    membership,
     orders,
     settings,
     start,
@@ -32,6 +33,8 @@ def build_root_router() -> Router:
     root = Router(name="root")
     root.include_routers(
         errors.setup(),
+        # my_chat_member only: no other router sees those updates.
+        membership.setup(),
         common.setup(),
         start.setup(),
         link.setup(),

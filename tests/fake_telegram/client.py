@@ -312,6 +312,9 @@ class ChatHandle:
         self.mark()
         record = self.record
         if record.type == "private":
+            if record.blocked:
+                # Pressing Start again unblocks the bot; Telegram tells it before the message.
+                self.tg.bot_membership_changed(record, "kicked", "member", self.user.as_dict())
             # Writing to a bot (or pressing Start) is what lets it message you, and unblocks it.
             record.started = True
             record.blocked = False
@@ -525,12 +528,23 @@ class FakeUser:
             self._private = ChatHandle(self.tg, self.user_id, self)
         return self._private
 
-    def block_bot(self) -> None:
-        """Further sends to this user fail with 403 "bot was blocked by the user"."""
-        self.tg.chats[self.user_id].blocked = True
+    def block_bot(self, *, notify: bool = True) -> None:
+        """Further sends to this user fail with 403 "bot was blocked by the user".
 
-    def unblock_bot(self) -> None:
-        self.tg.chats[self.user_id].blocked = False
+        ``notify``: the bot gets the ``my_chat_member`` update (member → kicked) Telegram
+        sends; False: it finds out only from the 403 of its next send.
+        """
+        record = self.tg.chats[self.user_id]
+        if notify and not record.blocked:
+            self.tg.bot_membership_changed(record, "member", "kicked", self.as_dict())
+        record.blocked = True
+
+    def unblock_bot(self, *, notify: bool = True) -> None:
+        """As pressing Start again, without a message (``my_chat_member`` kicked → member)."""
+        record = self.tg.chats[self.user_id]
+        if notify and record.blocked:
+            self.tg.bot_membership_changed(record, "kicked", "member", self.as_dict())
+        record.blocked = False
 
 
 class FakeGroup:
@@ -561,9 +575,35 @@ class FakeGroup:
     def set_bot_admin(self, is_admin: bool = True) -> None:
         self.record.bot_is_admin = is_admin
 
-    def remove_bot(self) -> None:
-        """Sends to this group fail with 403 "bot was kicked from the ... chat"."""
-        self.record.bot_removed = True
+    def remove_bot(self, by: FakeUser | None = None, *, notify: bool = True) -> None:
+        """Sends to this group fail with 403 "bot was kicked from the ... chat".
+
+        ``notify``: the bot gets the ``my_chat_member`` update (→ kicked in a supergroup,
+        → left in a basic group) from ``by`` (default: the owner, else a stub user).
+        """
+        record = self.record
+        if notify and not record.bot_removed:
+            old = "administrator" if record.bot_is_admin else "member"
+            new = "kicked" if record.type == "supergroup" else "left"
+            self.tg.bot_membership_changed(record, old, new, self._actor(by))
+        record.bot_removed = True
+        record.bot_is_admin = False
+
+    def add_bot(self, by: FakeUser | None = None, *, notify: bool = True) -> None:
+        """(Re-)add the bot as a plain member: sends work again; ``my_chat_member`` → member."""
+        record = self.record
+        if notify and record.bot_removed:
+            old = "kicked" if record.type == "supergroup" else "left"
+            self.tg.bot_membership_changed(record, old, "member", self._actor(by))
+        record.bot_removed = False
+
+    def _actor(self, by: FakeUser | None) -> dict[str, Any]:
+        if by is not None:
+            return by.as_dict()
+        owner = self.record.owner_id
+        if owner is not None and owner in self.tg.users:
+            return self.tg.users[owner].as_dict()
+        return self.tg.user_dict(owner if owner is not None else 777_000)
 
 
 class FakeTelegram(FakeBotApi):

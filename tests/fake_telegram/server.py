@@ -15,10 +15,13 @@ import asyncio
 import contextlib
 import copy
 import json
+import math
 import mimetypes
 import re
 import socket
 import struct
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,6 +143,62 @@ class Upload:
         return f"Upload(filename={self.filename!r}, size={len(self.data)})"
 
 
+class RateLimits:
+    """Telegram's broadcast limits, enforced when a test asks (``tg.enforce_limits()``).
+
+    https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this: about
+    30 messages a second in all (here: at most ``per_second`` in any one-second window),
+    one a second per chat with a short burst allowed (a token bucket of ``chat_burst``),
+    at most ``group_per_minute`` in any minute per group. A message is counted when it
+    arrives and is accepted; one over a limit is answered 429 with the whole seconds to wait.
+    """
+
+    def __init__(
+        self,
+        timer: Callable[[], float],
+        *,
+        per_second: int = 30,
+        chat_per_second: float = 1.0,
+        chat_burst: int = 3,
+        group_per_minute: int = 20,
+    ) -> None:
+        self.timer = timer
+        self.per_second = per_second
+        self.chat_per_second = chat_per_second
+        self.chat_burst = chat_burst
+        self.group_per_minute = group_per_minute
+        self._all: deque[float] = deque()
+        self._chats: dict[int, tuple[float, float]] = {}  # chat → (tokens, when)
+        self._groups: dict[int, deque[float]] = {}
+
+    def admit(self, chat_id: int) -> int | None:
+        """Count a message to ``chat_id``; or, over a limit, the retry_after to answer."""
+        now = self.timer()
+        while self._all and self._all[0] <= now - 1.0:
+            self._all.popleft()
+        waits: list[float] = []
+        if len(self._all) >= self.per_second:
+            waits.append(self._all[0] + 1.0 - now)
+        tokens, when = self._chats.get(chat_id, (float(self.chat_burst), now))
+        tokens = min(float(self.chat_burst), tokens + (now - when) * self.chat_per_second)
+        if tokens < 1.0:
+            waits.append((1.0 - tokens) / self.chat_per_second)
+        group = self._groups.setdefault(chat_id, deque()) if chat_id < 0 else None
+        if group is not None:
+            while group and group[0] <= now - 60.0:
+                group.popleft()
+            if len(group) >= self.group_per_minute:
+                waits.append(group[0] + 60.0 - now)
+        if waits:
+            self._chats[chat_id] = (tokens, now)
+            return max(1, math.ceil(max(waits)))
+        self._all.append(now)
+        self._chats[chat_id] = (tokens - 1.0, now)
+        if group is not None:
+            group.append(now)
+        return None
+
+
 @dataclass
 class _Fault:
     method: str
@@ -197,6 +256,8 @@ class FakeBotApi:
         self._next_query = 1
         self._seq = 0
         self._faults: list[_Fault] = []
+        self.rate_limits: RateLimits | None = None
+        self.limit_refusals = 0  # 429s given because the bot outran ``rate_limits``
         self._poll_generation = 0
         self._changed = asyncio.Event()
         self._stopping = False
@@ -331,6 +392,41 @@ class FakeBotApi:
         self._faults.append(
             _Fault(method.lower(), times, error_code, description, retry_after, disconnect)
         )
+
+    def enforce_limits(
+        self,
+        *,
+        timer: Callable[[], float] | None = None,
+        per_second: int = 30,
+        chat_per_second: float = 1.0,
+        chat_burst: int = 3,
+        group_per_minute: int = 20,
+    ) -> RateLimits:
+        """From now on, answer sends over Telegram's limits with 429 (see ``RateLimits``).
+
+        ``timer``: seconds, e.g. the app's ``clock.monotonic`` so a test that moves the
+        clock moves the limits too (default: real time). Refusals are counted in
+        ``limit_refusals``; they are also in ``requests`` with status 429.
+        """
+        self.rate_limits = RateLimits(
+            timer or time.monotonic,
+            per_second=per_second,
+            chat_per_second=chat_per_second,
+            chat_burst=chat_burst,
+            group_per_minute=group_per_minute,
+        )
+        self.limit_refusals = 0
+        return self.rate_limits
+
+    def _check_rate(self, chat: ChatRecord) -> None:
+        if self.rate_limits is None:
+            return
+        retry_after = self.rate_limits.admit(chat.id)
+        if retry_after is not None:
+            self.limit_refusals += 1
+            raise ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+            )
 
     def _take_fault(self, method: str) -> _Fault | None:
         for fault in self._faults:
@@ -718,6 +814,31 @@ class FakeBotApi:
         self._bump()
         return update
 
+    def bot_membership_changed(
+        self, chat: ChatRecord, old: str, new: str, by: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Queue the ``my_chat_member`` update Telegram sends when the bot's own status in
+        a chat changes (``by``: the User who did it, e.g. the person who blocked it)."""
+        return self.enqueue_update(
+            {
+                "my_chat_member": {
+                    "chat": chat.as_dict(),
+                    "from": by,
+                    "date": self.now_ts(),
+                    "old_chat_member": self._bot_member(old),
+                    "new_chat_member": self._bot_member(new),
+                }
+            }
+        )
+
+    def _bot_member(self, status: str) -> dict[str, Any]:
+        user = dict(self.bot_user)
+        if status == "kicked":
+            return {"status": "kicked", "user": user, "until_date": 0}
+        if status == "administrator":
+            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+        return {"status": status, "user": user}
+
     def _allowed(self, update: dict[str, Any]) -> bool:
         kind = next((k for k in update if k != "update_id"), "")
         if self.allowed_updates:
@@ -859,6 +980,7 @@ class FakeBotApi:
     async def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
         self._check_can_send(chat)
+        self._check_rate(chat)
         raw = _opt_str(params.get("text"))
         text, entities = format_text(raw, params.get("parse_mode"), params.get("entities"))
         markup = validate_reply_markup(params.get("reply_markup"))
@@ -875,6 +997,7 @@ class FakeBotApi:
     async def _send_media(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
         chat = self._chat(params)
         self._check_can_send(chat)
+        self._check_rate(chat)
         raw = _opt_str(params.get("caption"))
         caption, entities = format_text(
             raw, params.get("parse_mode"), params.get("caption_entities"), caption=True

@@ -1,0 +1,390 @@
+"""The one sender of everything scheduled: drains the outbox within Telegram's limits.
+
+Whatever the bot says without being asked (expiry reminders, announcements) is queued in
+the outbox (storage/outbox.py) inside the transaction that decided it, and leaves through
+this one loop, so Telegram's limits are kept in one place however many features queue:
+
+- about 30 messages a second in all (we take `SendLimits.per_second`, leaving room for the
+  answers handlers send meanwhile), one a second per chat, 20 a minute per group;
+- a 429 puts the message (and, the outbox being first in, first out per chat, its chat)
+  back until `retry_after` has passed; nothing waits in place, the other chats go on;
+- network errors and 5xx back off, per message (bounded attempts, then dropped with a log
+  line) and for the whole sender (Telegram is probably down for everyone);
+- a 403 (blocked by the user, removed from the group) marks the chat inactive and drops
+  everything queued for it (services/membership.py);
+- other refusals (400: a chat that is gone, a text Telegram will never take) drop the
+  message with a log line: sending it again would only be refused again.
+
+Every claim is leased (storage/outbox.py), so a sender that dies loses nothing: its claims
+are taken over when the lease runs out. A message whose send went out but whose "sent"
+never reached the database (a crash in between, a lost answer) may go out twice; one that
+was marked sent never does.
+
+Time comes from the injected clock: tests move it instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramRetryAfter,
+)
+from aiogram.types import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from bot.telegram_retry import without_retry
+from core.clock import Clock
+from services.membership import ChatMembership
+from storage.errors import StorageError
+from storage.outbox import OutboxEntry, OutboxRepository
+from views.best_effort import TELEGRAM_FAILURES
+
+log = logging.getLogger(__name__)
+
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
+
+# The shortest wait worth sleeping for; anything less is "go on now".
+_MIN_WAIT = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    """What Telegram allows a bot (https://core.telegram.org/bots/faq#broadcasting-to-users)."""
+
+    # Telegram's "about 30 messages per second" in all; the rest is left to the replies
+    # handlers send at the same time through the same token.
+    per_second: int = 25
+    # One message per second in one chat.
+    chat_interval: float = 1.0
+    # And no more than 20 a minute in one group.
+    group_per_minute: int = 20
+    group_window: float = 60.0
+
+
+class SendWindow:
+    """Telegram's limits as the sender keeps them, in seconds of ``clock.monotonic()``.
+
+    A send holds its place from the moment it starts until one interval after its answer
+    came back. Telegram counts a message when it arrives, which is somewhere between those
+    two moments, so counting this way never puts more into any of Telegram's windows than
+    it allows, however the network delays requests (or a test moves the clock meanwhile).
+    """
+
+    def __init__(self, limits: SendLimits) -> None:
+        self._limits = limits
+        self._in_flight = 0
+        self._busy: set[int] = set()
+        self._recent: deque[float] = deque()  # when each send of the last second ended
+        self._last: dict[int, float] = {}  # chat → when its last send ended
+        self._groups: dict[int, deque[float]] = {}  # group → ends within the group window
+
+    def room(self, now: float) -> int:
+        """How many sends may start now, all chats together."""
+        self._prune(now)
+        return max(0, self._limits.per_second - self._in_flight - len(self._recent))
+
+    def blocked(self, now: float) -> set[int]:
+        """Chats that may not be sent to now."""
+        self._prune(now)
+        full = {
+            group
+            for group, ends in self._groups.items()
+            if len(ends) + (group in self._busy) >= self._limits.group_per_minute
+        }
+        return self._busy | set(self._last) | full
+
+    def next_change(self, now: float) -> float | None:
+        """Seconds until more room or a blocked chat frees up; None if nothing is held."""
+        self._prune(now)
+        moments = [self._recent[0] + 1.0] if self._recent else []
+        moments += [end + self._limits.chat_interval for end in self._last.values()]
+        moments += [
+            ends[0] + self._limits.group_window
+            for ends in self._groups.values()
+            if len(ends) >= self._limits.group_per_minute
+        ]
+        if not moments:
+            return None
+        return max(0.0, min(moments) - now)
+
+    def begin(self, chat_id: int) -> None:
+        self._in_flight += 1
+        self._busy.add(chat_id)
+
+    def end(self, chat_id: int, now: float) -> None:
+        self._in_flight -= 1
+        self._busy.discard(chat_id)
+        self._recent.append(now)
+        self._last[chat_id] = now
+        if chat_id < 0:
+            self._groups.setdefault(chat_id, deque()).append(now)
+
+    def _prune(self, now: float) -> None:
+        # Ends are appended as sends finish, so each deque is in time order.
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        expired = [c for c, end in self._last.items() if end <= now - self._limits.chat_interval]
+        for chat_id in expired:
+            del self._last[chat_id]
+        for group in list(self._groups):
+            ends = self._groups[group]
+            while ends and ends[0] <= now - self._limits.group_window:
+                ends.popleft()
+            if not ends:
+                del self._groups[group]
+
+
+def parse_markup(raw: str | None) -> ReplyMarkup | None:
+    """The reply_markup JSON stored with a message (``markup.model_dump_json()``)."""
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("reply markup is not a JSON object")
+    kinds: tuple[tuple[str, type[ReplyMarkup]], ...] = (
+        ("inline_keyboard", InlineKeyboardMarkup),
+        ("keyboard", ReplyKeyboardMarkup),
+        ("remove_keyboard", ReplyKeyboardRemove),
+        ("force_reply", ForceReply),
+    )
+    for key, model in kinds:
+        if key in data:
+            return model.model_validate(data)
+    raise ValueError("not a reply markup")
+
+
+class OutboxSender:
+    """One background loop per process that sends what the outbox holds.
+
+    ``start()`` from the app's start-up hook, ``stop()`` from ``App.close()``; ``wake()``
+    after queueing something, so it goes out now rather than at the next poll.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        outbox: OutboxRepository,
+        membership: ChatMembership,
+        clock: Clock,
+        *,
+        owner: str,
+        limits: SendLimits | None = None,
+        poll_interval: float = 1.0,
+        lease: timedelta = timedelta(seconds=60),
+        request_timeout: int = 20,
+        max_attempts: int = 10,
+        backoff: timedelta = timedelta(seconds=5),
+        max_backoff: timedelta = timedelta(minutes=15),
+        concurrency: int = 8,
+    ) -> None:
+        # A send must end (or time out) well within the lease renewed right before it,
+        # or another sender could take the row over while it is still on its way.
+        if request_timeout * 2 > lease.total_seconds():
+            raise ValueError("the lease must be at least twice the request timeout")
+        self._bot = bot
+        self._outbox = outbox
+        self._membership = membership
+        self._clock = clock
+        self.owner = owner
+        self._window = SendWindow(limits or SendLimits())
+        self._poll = poll_interval
+        self._lease = lease
+        self._request_timeout = request_timeout
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._sending: set[asyncio.Task[None]] = set()
+        # After network errors and 5xx the whole sender pauses, longer each time in a row:
+        # when Telegram is down for one message it is down for all of them.
+        self._failures_in_a_row = 0
+        self._paused_until = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    async def start(self) -> None:
+        """Start the loop (async: aiogram runs start-up hooks that are not in a thread)."""
+        if self.running:
+            return
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._run(), name="outbox sender")
+
+    def wake(self) -> None:
+        """Something was queued (or time moved): look at the outbox now."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming, let the sends under way settle (``grace`` seconds), then end.
+
+        A send cut off here leaves its claim to run out and be taken over: not lost.
+        """
+        task, self._loop_task = self._loop_task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        _, pending = await asyncio.wait({task}, timeout=grace)
+        for left in pending:
+            left.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if self._sending:
+            _, pending = await asyncio.wait(set(self._sending), timeout=grace)
+            for left in pending:
+                left.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            # Cleared before looking, so a wake() while we look is not lost.
+            self._wake.clear()
+            try:
+                wait = await self._round()
+            except StorageError as exc:
+                log.warning("outbox sender: %s; trying again shortly", exc)
+                wait = self._poll
+            except Exception:
+                # Never let the loop die: nothing scheduled would leave the process again.
+                log.exception("outbox sender: round failed; trying again shortly")
+                wait = self._poll
+            if wait >= _MIN_WAIT and not self._stopping:
+                await self._idle(wait)
+
+    async def _round(self) -> float:
+        """Claim and start what may be sent now; how long to wait before the next look."""
+        now = self._clock.monotonic()
+        if now < self._paused_until:
+            return self._paused_until - now
+        room = min(self._window.room(now), self._concurrency - len(self._sending))
+        if room > 0:
+            claimed = await self._outbox.claim(
+                self.owner, limit=room, lease=self._lease, skip_chats=self._window.blocked(now)
+            )
+            for entry in claimed:
+                self._launch(entry)
+            if len(claimed) == room:
+                return 0.0  # maybe more is due: look again at once
+        # Nothing more now: until the window moves, a send ends, a wake(), or the next poll.
+        change = self._window.next_change(self._clock.monotonic())
+        return self._poll if change is None else min(self._poll, change)
+
+    async def _idle(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _launch(self, entry: OutboxEntry) -> None:
+        self._window.begin(entry.chat_id)
+        task = asyncio.create_task(self._deliver(entry), name=f"outbox {entry.outbox_id}")
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self.wake()  # room for the next one
+
+    # -- one message ---------------------------------------------------------------------
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        try:
+            await self._send(entry)
+        except StorageError as exc:
+            # The claim stays until its lease runs out; then the message is tried again.
+            log.warning("outbox %s: %s", entry.outbox_id, exc)
+        except Exception:
+            log.exception("outbox %s: unexpected failure while sending", entry.outbox_id)
+        finally:
+            self._window.end(entry.chat_id, self._clock.monotonic())
+
+    async def _send(self, entry: OutboxEntry) -> None:
+        if not await self._outbox.confirm(entry.outbox_id, self.owner, self._lease):
+            log.info("outbox %s: claim taken over by another sender; not sending",
+                     entry.outbox_id)
+            return
+        try:
+            markup = parse_markup(entry.markup)
+        except ValueError as exc:
+            log.error("outbox %s (%s %s, chat %s): unreadable reply markup (%s); dropped",
+                      entry.outbox_id, entry.kind, entry.ref, entry.chat_id, exc)
+            await self._outbox.drop(entry.outbox_id)
+            return
+        try:
+            # Our own 429 handling below: the session's retry middleware would wait in place.
+            with without_retry():
+                sent = await self._bot.send_message(
+                    entry.chat_id,
+                    entry.text,
+                    reply_markup=markup,
+                    request_timeout=self._request_timeout,
+                )
+        except TelegramRetryAfter as exc:
+            await self._throttled(entry, exc.retry_after)
+        except TelegramForbiddenError as exc:
+            await self._membership.lost(entry.chat_id, exc.message)
+        except (TelegramBadRequest, TelegramMigrateToChat, TelegramEntityTooLarge) as exc:
+            # Telegram will refuse this message every time: retrying only adds noise.
+            log.error("outbox %s (%s %s, chat %s) refused: %s; dropped",
+                      entry.outbox_id, entry.kind, entry.ref, entry.chat_id, exc.message)
+            await self._outbox.drop(entry.outbox_id)
+        except TELEGRAM_FAILURES as exc:  # network, 5xx, and answers that are not the API's
+            await self._failed(entry, exc)
+        else:
+            self._failures_in_a_row = 0
+            await self._outbox.mark_sent(entry.outbox_id, sent.message_id)
+
+    async def _throttled(self, entry: OutboxEntry, retry_after: int) -> None:
+        log.warning("outbox %s (chat %s): Telegram asked to wait %s s; rescheduled",
+                    entry.outbox_id, entry.chat_id, retry_after)
+        not_before = self._clock.now() + timedelta(seconds=retry_after)
+        # Not a failed attempt: the message is fine, it only has to wait.
+        await self._outbox.reschedule(entry.outbox_id, self.owner, not_before,
+                                      count_attempt=False)
+        # We (or another process with this token) outran Telegram's count: a short pause
+        # for everyone, while only this chat waits the whole retry_after.
+        self._pause(min(float(retry_after), 1.0))
+
+    async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
+        self._failures_in_a_row += 1
+        self._pause(min(2.0 ** (self._failures_in_a_row - 1), 30.0))
+        attempts = entry.attempts + 1
+        what = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        if attempts >= self._max_attempts:
+            log.error("outbox %s (%s %s, chat %s): %s, attempt %d of %d; dropped",
+                      entry.outbox_id, entry.kind, entry.ref, entry.chat_id, what,
+                      attempts, self._max_attempts)
+            await self._outbox.drop(entry.outbox_id)
+            return
+        delay = min(self._backoff * 2 ** (attempts - 1), self._max_backoff)
+        log.warning("outbox %s (chat %s): %s, attempt %d of %d; next in %.0f s",
+                    entry.outbox_id, entry.chat_id, what, attempts, self._max_attempts,
+                    delay.total_seconds())
+        await self._outbox.reschedule(entry.outbox_id, self.owner, self._clock.now() + delay)
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+
