@@ -25,6 +25,8 @@ from bot.background import BackgroundTasks
 from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
+from bot.reminder_job import ReminderJob
+from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.update_tasks import UpdateTasks
@@ -37,12 +39,17 @@ from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.deposits import DepositService
 from services.key_checks import KeyCheckLimiter
+from services.membership import ChatMembership
 from services.orders import ExtendAction, OrdersService
 from services.paid import PaidActionRunner
 from services.purchase import PurchaseService
 from services.purchase.checkout import CheckoutService, OrderAction
+from services.reminders import ReminderService
+from services.sync import OrderSync
 from storage import Database, Repositories
 from storage.fsm import SQLiteStorage
+from storage.operations import Operation
+from storage.outbox import OutboxRepository
 from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from views.commands import menu_commands
 
@@ -75,6 +82,9 @@ class App:
     background: BackgroundTasks
     # The handlers running now: a stop waits for them (a test harness may cancel them).
     updates: UpdateTasks
+    # Everything scheduled leaves through it (bot/sender.py); wake() it after queueing.
+    sender: OutboxSender
+    reminder_job: ReminderJob
     _closed: bool = field(default=False, init=False)
 
     async def check_telegram(self) -> None:
@@ -125,6 +135,7 @@ class App:
                             left, SHUTDOWN_GRACE_SECONDS)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.sender.stop(SHUTDOWN_GRACE_SECONDS)
         await self.background.close(SHUTDOWN_GRACE_SECONDS)
         await self.api_client.aclose()
         await self.http.aclose()
@@ -140,11 +151,14 @@ async def _on_startup(
     accounts: AccountService,
     paid_notices: PaidActionNotifier,
     background: BackgroundTasks,
+    reminder_job: ReminderJob,
 ) -> None:
     await accounts.reencrypt_keys()
     # Paid actions the last process left are finished in the background: the API may be
     # slow, and taps meanwhile are safe (every attempt goes through the runner's claim).
     background.spawn(paid_notices.recover(), "recover interrupted paid actions")
+    # Reminders that fell due while the bot was down go out now (each once).
+    background.spawn(reminder_job.run(), "send reminders due while stopped")
     # The command menu is cosmetic: a throttled Bot API must not hold up polling.
     background.spawn(_register_commands(bot, i18n), "register the command menu")
     if not scheduler.running:
@@ -193,7 +207,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     purchases = PurchaseService(accounts, repos, clock)
     checkout = CheckoutService(accounts, purchases, runner, clock)
     orders = OrdersService(accounts, repos, clock, runner)
+    reminders = ReminderService(repos, accounts, clock, settings.reminder_offsets)
+    order_sync = OrderSync(accounts, repos, reminders, clock, settings.order_sync_interval)
     background = BackgroundTasks()
+    outbox = OutboxRepository(db, clock)
+    membership = ChatMembership(repos.chats, outbox)
+    # Its own owner id: claims of a sender that is gone are taken over after their lease.
+    sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
     bot.session.middleware(RetryAfterMiddleware(clock))
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
@@ -207,12 +227,15 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         accounts=accounts,
         deposits=DepositService(accounts),
         orders=orders,
+        reminders=reminders,
+        order_sync=order_sync,
         purchases=purchases,
         checkout=checkout,
         background=background,
     )
     paid_notices = PaidActionNotifier(bot, i18n, repos, runner, checkout, orders, clock)
     dispatcher["paid_notices"] = paid_notices
+    dispatcher["membership"] = membership
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
     language = UserLanguageMiddleware(i18n, repos.users)
@@ -241,12 +264,55 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # tap it refuses is still answered.
     enforce_policies(dispatcher)
     dispatcher.startup.register(_on_startup)
+    dispatcher.startup.register(sender.start)
+    reminder_job = ReminderJob(
+        reminders, repos, i18n, clock, owner=runner.owner, outbox=outbox, wake_sender=sender.wake
+    )
+    reminder_job.attach(scheduler)
+    dispatcher["reminder_job"] = reminder_job
+    order_sync.on_key_revoked = reminder_job.tell_key_revoked
+
+    async def replan_after_paid_action(op: Operation) -> None:
+        # A new order or a new expiry gets its reminders at once, not at the next sync.
+        await reminders.plan_chat(op.chat_id)
+        await reminder_job.reschedule()
+
+    runner.after_done(replan_after_paid_action)
     scheduler.add_job(
         repos.operations.purge_older_than,
         "interval",
         hours=6,
         args=[timedelta(days=30)],
         id="purge-operations",
+        replace_existing=True,
+    )
+    # Order sync: one job ticks a few times per ORDER_SYNC_INTERVAL and syncs the chats whose
+    # slot came (each chat has a fixed slot in the interval, from a hash of its id) or whose
+    # failed sync is due again; state is chats.synced_at, so nothing is re-added per chat
+    # at start. One tick at a time: a slow API delays the next tick instead of piling up.
+    scheduler.add_job(
+        order_sync.sync_all,
+        "interval",
+        seconds=order_sync.tick.total_seconds(),
+        id="sync-orders",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        repos.reminders.purge_older_than,
+        "interval",
+        hours=6,
+        args=[timedelta(days=30)],
+        id="purge-reminders",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        outbox.purge_finished,
+        "interval",
+        hours=6,
+        args=[timedelta(days=30)],
+        id="purge-outbox",
         replace_existing=True,
     )
     scheduler.add_job(
@@ -271,4 +337,6 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         paid_notices=paid_notices,
         background=background,
         updates=updates,
+        sender=sender,
+        reminder_job=reminder_job,
     )

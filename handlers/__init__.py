@@ -22,6 +22,7 @@ from handlers import (
     link,
     membership,
     orders,
+    reminders,
     settings,
     start,
 )
@@ -42,6 +43,7 @@ def build_root_router() -> Router:
         settings.setup(),
         deposit.setup(),
         orders.setup(),
+        reminders.setup(),
         buy.setup(),
         fallback.setup(),
     )

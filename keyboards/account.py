@@ -5,7 +5,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from core.languages import LANGUAGES
-from keyboards.callbacks import MenuCb, SettingsCb, TxPageCb
+from keyboards.callbacks import MenuCb, ReminderSettingsCb, SettingsCb, TxPageCb
 from keyboards.common import home_button
 
 TX_KINDS = ("", "deposit", "purchase", "refund", "adjustment")
@@ -76,6 +76,9 @@ def settings_keyboard(linked: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("🌐 Language"), callback_data=SettingsCb(action="lang"))
     if linked:
+        builder.button(
+            text=_("⏰ Expiry reminders"), callback_data=ReminderSettingsCb(action="show")
+        )
         builder.button(text=_("🚪 Log out (forget key)"), callback_data=SettingsCb(action="logout"))
     else:
         builder.button(text=_("🔑 Link API key"), callback_data=MenuCb(action="link"))

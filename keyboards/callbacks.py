@@ -110,3 +110,20 @@ class ConfirmCb(CallbackData, prefix="bc"):
     idempotency key, so the button works (and never buys twice) whatever the FSM state."""
 
     op_id: str
+
+
+class ReminderCb(CallbackData, prefix="rm"):
+    """A reminder's buttons: x = extend by ``period_id`` with one tap, m = mute its order,
+    u = unmute. The reminder row says which order and which expiry it was about."""
+
+    action: str
+    reminder_id: int
+    period_id: int = 0
+
+
+class ReminderSettingsCb(CallbackData, prefix="rs"):
+    """/settings → reminders: show, t = toggle offset ``value`` (seconds), off, on,
+    muted (list), unmute order ``value``."""
+
+    action: str
+    value: str = ""

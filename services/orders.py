@@ -307,6 +307,10 @@ class OrdersService:
             count += 1
         return count
 
+    async def local(self, chat_id: int, order_id: str) -> LocalOrder | None:
+        """The chat's local copy of an order (no API call)."""
+        return await self._repos.orders.get(chat_id, order_id)
+
     # -- credentials & downloads ----------------------------------------------------
 
     async def credentials(self, chat_id: int, order_id: str) -> Credentials:
@@ -387,6 +391,42 @@ class OrdersService:
             raise AlreadyProcessing
         await self._accounts.api_for(chat_id)  # not linked any more: say so, claim nothing
         return await self._runner.claim(op, message_id)
+
+    async def begin_one_tap(
+        self,
+        chat_id: int,
+        user_id: int | None,
+        op_id: str,
+        order_id: str,
+        period_id: int,
+        expires_seen: datetime | None,
+        message_id: int | None = None,
+    ) -> ExtendOutcome | Ticket:
+        """A one-tap extend (a reminder's button): no confirmation screen, so the tap itself
+        records the operation. ``op_id`` comes from the message (one per reminder): a second
+        tap, whatever period it names, finds the same operation and never extends twice.
+        ``expires_seen`` is the expiry the message was about; if the order changed since,
+        the extend is not sent and a fresh confirmation is shown instead."""
+        if await self._repos.operations.get(op_id) is None:
+            _check_order_id(order_id)
+            api = await self._accounts.api_for(chat_id)
+            info = await self._info(api, chat_id, order_id)
+            self._ensure_extendable(info.order)
+            period = (await api.get_reference(info.order.type)).period(period_id)
+            if period is None:
+                raise StaleAction
+            payload = ExtendPayload(
+                order_id=order_id,
+                period_id=period.id,
+                period_name=period.name,
+                expires_seen=expires_seen or info.order.expires_at,
+            )
+            # Two taps racing here create the same row once (the insert ignores a twin).
+            await self._repos.operations.create(
+                op_id, chat_id=chat_id, user_id=user_id, kind=EXTEND_KIND,
+                request=payload.to_dict(), order_id=order_id,
+            )
+        return await self.begin_extend(chat_id, op_id, message_id)
 
     async def finish_extend(self, ticket: Ticket) -> ExtendOutcome:
         return await self.extend_outcome(await self._runner.run(ticket))

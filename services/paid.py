@@ -29,6 +29,7 @@ change the operation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -175,6 +176,24 @@ class PaidActionRunner:
         self._clock = clock
         self._owner = owner  # this process instance: whose claims are whose
         self._actions: dict[str, PaidAction] = {}
+        self._after_done: list[Callable[[Operation], Awaitable[object]]] = []
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def after_done(self, hook: Callable[[Operation], Awaitable[object]]) -> None:
+        """Call ``hook`` after every paid action that happened (e.g. re-plan reminders:
+        an order or an extend changes what expires when). Its failure is logged only."""
+        self._after_done.append(hook)
+
+    async def _done(self, op: Operation) -> Done:
+        for hook in self._after_done:
+            try:
+                await hook(op)
+            except Exception:
+                log.exception("after-done hook failed for op %s", op.op_id)
+        return Done(op)
 
     def register(self, action: PaidAction) -> None:
         self._actions[action.kind] = action
@@ -246,12 +265,14 @@ class PaidActionRunner:
             raise
         happened = await action.settle(api, op, response)
         log.info("chat %s: %s %s done", op.chat_id, op.kind, op.op_id)
-        return Done(await self._settle(op, DONE, happened.result, happened.order_id))
+        return await self._done(await self._settle(op, DONE, happened.result, happened.order_id))
 
     async def _conclude(self, op: Operation, finding: Investigation) -> RunResult:
         if isinstance(finding, Happened):
             log.info("chat %s: unresolved %s %s did happen", op.chat_id, op.kind, op.op_id)
-            return Done(await self._settle(op, DONE, finding.result, finding.order_id))
+            return await self._done(
+                await self._settle(op, DONE, finding.result, finding.order_id)
+            )
         if isinstance(finding, DidNotHappen):
             log.info("chat %s: unresolved %s %s did not happen", op.chat_id, op.kind, op.op_id)
             return NotHappened(await self._settle(op, PENDING, finding.result))

@@ -15,13 +15,29 @@ class ChatLink:
     account_email: str | None
     linked_by: int | None
     linked_at: datetime | None
+    # False once the chat blocked the bot or removed it from the group (403 on a send, or
+    # a my_chat_member update): nothing scheduled goes there until it is back.
+    active: bool = True
 
     @property
     def is_linked(self) -> bool:
         return self.api_key_enc is not None
 
     def __repr__(self) -> str:
-        return f"ChatLink(chat_id={self.chat_id}, linked={self.is_linked})"
+        return (
+            f"ChatLink(chat_id={self.chat_id}, linked={self.is_linked}, active={self.active})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStatus:
+    """What scheduled work (order sync, reminders) needs to know about a chat."""
+
+    chat_id: int
+    linked: bool
+    active: bool  # False: the bot was blocked or removed; nothing is sent there
+    synced_at: datetime | None
+    key_revoked_at: datetime | None  # the API refused the key; sync stopped until relinked
 
 
 class ChatRepository:
@@ -31,8 +47,8 @@ class ChatRepository:
 
     async def get(self, chat_id: int) -> ChatLink | None:
         row = await self._db.fetchone(
-            "SELECT chat_id, api_key_enc, api_key_masked, account_email, linked_by, linked_at "
-            "FROM chats WHERE chat_id = ?",
+            "SELECT chat_id, api_key_enc, api_key_masked, account_email, linked_by, linked_at,"
+            " active FROM chats WHERE chat_id = ?",
             (chat_id,),
         )
         if row is None:
@@ -44,7 +60,16 @@ class ChatRepository:
             account_email=row["account_email"],
             linked_by=row["linked_by"],
             linked_at=datetime.fromisoformat(row["linked_at"]) if row["linked_at"] else None,
+            active=bool(row["active"]),
         )
+
+    async def set_active(self, chat_id: int, active: bool) -> bool:
+        """Whether the bot can reach the chat; False if the chat is unknown here (never
+        linked: nothing is scheduled for it, so there is nothing to stop or resume)."""
+        changed = await self._db.execute(
+            "UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id)
+        )
+        return changed == 1
 
     async def link(
         self,
@@ -61,7 +86,9 @@ class ChatRepository:
             " linked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (chat_id) DO UPDATE SET api_key_enc = excluded.api_key_enc,"
             " api_key_masked = excluded.api_key_masked, account_email = excluded.account_email,"
-            " linked_by = excluded.linked_by, linked_at = excluded.linked_at",
+            " linked_by = excluded.linked_by, linked_at = excluded.linked_at,"
+            # A (re)linked key was just checked against the API: order sync starts again.
+            " key_revoked_at = NULL",
             (chat_id, api_key_enc, api_key_masked, account_email, linked_by, now, now),
         )
 
@@ -84,3 +111,48 @@ class ChatRepository:
                 "UPDATE chats SET api_key_enc = ? WHERE chat_id = ?",
                 [(enc, chat_id) for chat_id, enc in updates],
             )
+
+    # -- order sync -------------------------------------------------------------------
+
+    async def status(self, chat_id: int) -> ChatStatus | None:
+        row = await self._db.fetchone(
+            "SELECT chat_id, api_key_enc IS NOT NULL AS linked, active, synced_at,"
+            " key_revoked_at FROM chats WHERE chat_id = ?",
+            (chat_id,),
+        )
+        if row is None:
+            return None
+        return ChatStatus(
+            chat_id=row["chat_id"],
+            linked=bool(row["linked"]),
+            active=bool(row["active"]),
+            synced_at=datetime.fromisoformat(row["synced_at"]) if row["synced_at"] else None,
+            key_revoked_at=(
+                datetime.fromisoformat(row["key_revoked_at"]) if row["key_revoked_at"] else None
+            ),
+        )
+
+    async def sync_targets(self) -> list[ChatStatus]:
+        """Chats whose orders are synced: linked, active, key not found revoked."""
+        rows = await self._db.fetchall(
+            "SELECT chat_id FROM chats WHERE api_key_enc IS NOT NULL AND active = 1"
+            " AND key_revoked_at IS NULL ORDER BY chat_id"
+        )
+        found = [await self.status(row["chat_id"]) for row in rows]
+        return [status for status in found if status is not None]
+
+    async def mark_synced(self, chat_id: int) -> None:
+        await self._db.execute(
+            "UPDATE chats SET synced_at = ? WHERE chat_id = ?",
+            (self._clock.now().isoformat(), chat_id),
+        )
+
+    async def mark_key_revoked(self, chat_id: int) -> bool:
+        """Record that the API refused the chat's key; True only the first time (the chat
+        is told once), False when it was marked already or the chat has no key."""
+        changed = await self._db.execute(
+            "UPDATE chats SET key_revoked_at = ? WHERE chat_id = ?"
+            " AND key_revoked_at IS NULL AND api_key_enc IS NOT NULL",
+            (self._clock.now().isoformat(), chat_id),
+        )
+        return changed == 1

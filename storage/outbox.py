@@ -200,6 +200,12 @@ class OutboxRepository:
             )
         return changed == 1
 
+    async def queue(self, message: OutgoingMessage) -> bool:
+        """Queue a message on its own (not part of another change); False if queued before."""
+        with _storage_errors("queue a message"):
+            async with self._db.transaction() as conn:
+                return await enqueue(conn, message, self._clock.now())
+
     async def drop(self, outbox_id: int) -> bool:
         """Give up on one message (Telegram refused it for good, or too many attempts)."""
         with _storage_errors("drop a message"):

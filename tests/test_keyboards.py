@@ -43,6 +43,22 @@ def test_orders_callbacks_fit_in_the_worst_case() -> None:
     assert_fits(ExtendConfirmCb(op_id="x" * 16))
 
 
+# -- reminders -----------------------------------------------------------------------
+
+
+def test_reminder_callbacks_fit_in_the_worst_case() -> None:
+    from handlers.reminders import one_tap_op_id
+    from keyboards.callbacks import ORDER_ID_MAX, ExtendConfirmCb, ReminderCb, ReminderSettingsCb
+
+    biggest = 2**63 - 1  # SQLite's largest rowid; API period ids are int64 at worst
+    for action in ("x", "m", "u"):
+        assert_fits(ReminderCb(action=action, reminder_id=biggest, period_id=biggest))
+    assert_fits(ReminderSettingsCb(action="unmute", value="c" * ORDER_ID_MAX))
+    assert_fits(ReminderSettingsCb(action="t", value=str(30 * 86400)))
+    # A one-tap extend refused for lack of funds offers "Try again" on its operation.
+    assert_fits(ExtendConfirmCb(op_id=one_tap_op_id(biggest)))
+
+
 # -- purchase wizard -----------------------------------------------------------------
 
 
