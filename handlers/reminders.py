@@ -91,7 +91,10 @@ async def mute_from_reminder(
         await show(query, muted_text(line), muted_keyboard(reminder.reminder_id, reminder.order_id))
         return
     await reminders.unmute_order(chat_id, reminder.order_id)
-    await show(query, unmuted_text(line), muted_keyboard(reminder.reminder_id, reminder.order_id))
+    await show(
+        query, unmuted_text(line),
+        muted_keyboard(reminder.reminder_id, reminder.order_id, muted=False),
+    )
 
 
 # -- /settings → reminders -----------------------------------------------------------

@@ -49,11 +49,18 @@ def reminder_keyboard(
     return builder.as_markup()
 
 
-def muted_keyboard(reminder_id: int, order_id: str) -> InlineKeyboardMarkup:
+def muted_keyboard(reminder_id: int, order_id: str, muted: bool = True) -> InlineKeyboardMarkup:
+    """After muting: undo it; after unmuting: mute again."""
     builder = InlineKeyboardBuilder()
-    builder.button(
-        text=_("🔔 Unmute"), callback_data=ReminderCb(action="u", reminder_id=reminder_id)
-    )
+    if muted:
+        builder.button(
+            text=_("🔔 Unmute"), callback_data=ReminderCb(action="u", reminder_id=reminder_id)
+        )
+    else:
+        builder.button(
+            text=_("🔕 Mute this order"),
+            callback_data=ReminderCb(action="m", reminder_id=reminder_id),
+        )
     if len(order_id) <= ORDER_ID_MAX:
         builder.button(
             text=_("📦 Open order"), callback_data=OrderCb(action="view", order_id=order_id)
