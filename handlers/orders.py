@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -28,7 +30,7 @@ from keyboards.orders import (
     orders_list_keyboard,
     type_picker_keyboard,
 )
-from services.orders import NotExtendable, OrdersService
+from services.orders import ExtendOutcome, NotExtendable, OrdersService
 from services.paid import PaidActionBlocked, Ticket
 from views.orders import (
     credentials_chunks,
@@ -221,12 +223,16 @@ async def order_extend_period(
     await show(query, extend_quote_text(quote, clock.now()), extend_confirm_keyboard(quote))
 
 
-async def order_extend_confirm(
-    query: CallbackQuery, callback_data: ExtendConfirmCb, orders: OrdersService, clock: Clock
+async def run_extend(
+    query: CallbackQuery,
+    orders: OrdersService,
+    clock: Clock,
+    begin: Callable[[], Awaitable[ExtendOutcome | Ticket]],
 ) -> None:
-    message_id = query.message.message_id if query.message else None
+    """Every extend tap (a confirmation, a reminder's one tap): ``begin`` claims it or finds
+    its stored outcome; this sends it and shows how it ended."""
     try:
-        started = await orders.begin_extend(chat_id_of(query), callback_data.op_id, message_id)
+        started = await begin()
         if isinstance(started, Ticket):
             # Cosmetic, and before anything is sent: it cannot change the extend.
             async with working(query):
@@ -240,6 +246,15 @@ async def order_extend_confirm(
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(exc.order_id))
         return
     await show(query, *extend_outcome_screen(outcome, clock.now()))
+
+
+async def order_extend_confirm(
+    query: CallbackQuery, callback_data: ExtendConfirmCb, orders: OrdersService, clock: Clock
+) -> None:
+    message_id = query.message.message_id if query.message else None
+    await run_extend(query, orders, clock, lambda: orders.begin_extend(
+        chat_id_of(query), callback_data.op_id, message_id
+    ))
 
 
 def setup() -> Router:

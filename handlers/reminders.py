@@ -8,6 +8,7 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery
 
 from core.clock import Clock
+from handlers.orders import run_extend
 from keyboards.callbacks import ReminderCb, ReminderSettingsCb
 from keyboards.reminders import (
     muted_keyboard,
@@ -16,9 +17,7 @@ from keyboards.reminders import (
 )
 from services.errors import StaleAction
 from services.orders import OrdersService
-from services.paid import PaidActionBlocked, Ticket
 from services.reminders import ReminderService
-from views.outcomes import blocked_screen, extend_outcome_screen
 from views.reminders import (
     muted_orders_text,
     muted_text,
@@ -26,7 +25,7 @@ from views.reminders import (
     reminder_settings_text,
     unmuted_text,
 )
-from views.ui import chat_id_of, show, working
+from views.ui import chat_id_of, show
 
 
 def one_tap_op_id(reminder_id: int) -> str:
@@ -46,26 +45,15 @@ async def extend_from_reminder(
     if reminder is None:
         raise StaleAction
     message_id = query.message.message_id if query.message else None
-    try:
-        started = await orders.begin_one_tap(
-            chat_id,
-            query.from_user.id,
-            one_tap_op_id(reminder.reminder_id),
-            reminder.order_id,
-            callback_data.period_id,
-            reminder.expires_at,
-            message_id,
-        )
-        if isinstance(started, Ticket):
-            # Cosmetic, and before anything is sent: it cannot change the extend.
-            async with working(query):
-                outcome = await orders.finish_extend(started)
-        else:
-            outcome = started
-    except PaidActionBlocked as blocked:
-        await show(query, *blocked_screen(blocked.other))
-        return
-    await show(query, *extend_outcome_screen(outcome, clock.now()))
+    await run_extend(query, orders, clock, lambda: orders.begin_one_tap(
+        chat_id,
+        query.from_user.id,
+        one_tap_op_id(reminder.reminder_id),
+        reminder.order_id,
+        callback_data.period_id,
+        reminder.expires_at,
+        message_id,
+    ))
 
 
 async def _order_line(orders: OrdersService, chat_id: int, order_id: str) -> str:
