@@ -279,6 +279,16 @@ def _order_summary(order: QuoteView | Receipt) -> list[str]:
     return lines
 
 
+def _with_quote(head: str, quote: QuoteView | None) -> str:
+    """A message about an order, followed by what was ordered and its total."""
+    lines = [head]
+    if quote is not None:
+        lines.append("")
+        lines += _order_summary(quote)
+        lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
+    return "\n".join(lines)
+
+
 def unresolved_text(quote: QuoteView | None, stale: bool = False) -> str:
     """An earlier order may be placed already; a resend of its key (or, when it is old,
     a search of the orders and transactions) settles it."""
@@ -294,12 +304,7 @@ def unresolved_text(quote: QuoteView | None, stale: bool = False) -> str:
             "I sent it to 1001Proxy but did not get the answer. Tap “Check status” to "
             "finish it — it is never charged twice — or look in /orders."
         )
-    lines = [head]
-    if quote is not None:
-        lines.append("")
-        lines += _order_summary(quote)
-        lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
-    return "\n".join(lines)
+    return _with_quote(head, quote)
 
 
 def not_placed_text(quote: QuoteView | None, interrupted: bool) -> str:
@@ -314,12 +319,7 @@ def not_placed_text(quote: QuoteView | None, interrupted: bool) -> str:
             "ℹ️ <b>Your earlier order was not placed</b>: no order and no charge for it "
             "reached your account, so nothing was charged. Tap “Try again” to buy it now."
         )
-    lines = [head]
-    if quote is not None:
-        lines.append("")
-        lines += _order_summary(quote)
-        lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
-    return "\n".join(lines)
+    return _with_quote(head, quote)
 
 
 def already_processing_text() -> str:
