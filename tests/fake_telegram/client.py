@@ -784,22 +784,31 @@ class FakeTelegram(FakeBotApi):
         return list(self.chats[chat_id].events)
 
     def _sent_files(self, kind: str, chat_id: int | None) -> list[StoredFile]:
+        """Files of ``kind`` the bot sent, or put into a message by editMessageMedia."""
         chats = [self.chats[chat_id]] if chat_id is not None else list(self.chats.values())
         found: list[StoredFile] = []
         for chat in chats:
+            shown: dict[int, str] = {}  # message → the file it showed last
             for event in chat.events:
-                if event.kind != "sent" or event.snapshot is None or kind not in event.snapshot:
+                if event.kind not in ("sent", "edited") or event.snapshot is None:
+                    continue
+                if kind not in event.snapshot:
+                    shown.pop(event.message_id, None)
                     continue
                 media = event.snapshot[kind]
                 file_id = media[-1]["file_id"] if kind == "photo" else media["file_id"]
-                found.append(self.files[file_id])
+                if event.kind == "sent" or shown.get(event.message_id) != file_id:
+                    found.append(self.files[file_id])
+                shown[event.message_id] = file_id
         return found
 
     def documents(self, chat_id: int | None = None) -> list[StoredFile]:
-        """Documents the bot sent (to one chat or anywhere), in order, even if later deleted."""
+        """Documents the bot sent (to one chat or anywhere) or edited in (editMessageMedia),
+        in order, even if later deleted."""
         return self._sent_files("document", chat_id)
 
     def photos(self, chat_id: int | None = None) -> list[StoredFile]:
+        """Photos the bot sent or edited in (editMessageMedia), in order, even if deleted."""
         return self._sent_files("photo", chat_id)
 
     @property

@@ -282,6 +282,7 @@ class FakeBotApi:
             "sendphoto": self._send_photo,
             "editmessagetext": self._edit_message_text,
             "editmessagecaption": self._edit_message_caption,
+            "editmessagemedia": self._edit_message_media,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "deletemessage": self._delete_message,
             "deletemessages": self._delete_messages,
@@ -537,6 +538,17 @@ class FakeBotApi:
                 params[key] = attached
             elif key in uploads:
                 params[key] = uploads[key]
+        media = params.get("media")
+        if isinstance(media, dict):  # editMessageMedia's InputMedia: its files are attached
+            media = dict(media)
+            for key in ("media", "thumbnail"):
+                value = media.get(key)
+                if isinstance(value, str) and value.startswith("attach://"):
+                    attached = uploads.get(value[len("attach://") :])
+                    if attached is None:
+                        raise bad_request(f"file {value} not found in the request")
+                    media[key] = attached
+            params["media"] = media
         return params
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -1052,6 +1064,38 @@ class FakeBotApi:
             raise bad_request(MESSAGE_NOT_MODIFIED)
         changes = {"caption": caption, "caption_entities": entities, "reply_markup": inline}
         return self._apply_edit(chat, message_id, changes, raw or "", params.get("parse_mode"))
+
+    async def _edit_message_media(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Replace the photo or document of a message, or add one to a text message (as the
+        Bot API allows: "or to add media to text messages"); the caption and keyboard are
+        replaced too. Only photo and document media are emulated."""
+        chat, message_id, message = self._editable(params)
+        media = params.get("media")
+        if not isinstance(media, dict):
+            raise bad_request("can't parse InputMedia: media must be an object")
+        kind = media.get("type")
+        if kind not in ("photo", "document"):
+            raise bad_request(f"the fake emulates photo and document media only, not {kind!r}")
+        if not any(key in message for key in ("text", "photo", "document")):
+            raise bad_request("there is no media in the message to edit")
+        raw = _opt_str(media.get("caption"))
+        caption, entities = format_text(
+            raw, media.get("parse_mode"), media.get("caption_entities"), caption=True
+        )
+        inline = _inline_markup(validate_reply_markup(params.get("reply_markup"), inline_only=True))
+        stored = self._input_file(media.get("media"), kind)
+        content = self.document_json(stored) if kind == "document" else self.photo_json(stored)
+        if (
+            message.get(kind) == content
+            and caption == message.get("caption", "")
+            and entities == message.get("caption_entities", [])
+            and inline == message.get("reply_markup")
+        ):
+            raise bad_request(MESSAGE_NOT_MODIFIED)
+        changes: dict[str, Any] = {"text": None, "entities": None, "photo": None, "document": None}
+        changes[kind] = content
+        changes.update(caption=caption, caption_entities=entities, reply_markup=inline)
+        return self._apply_edit(chat, message_id, changes, raw or "", media.get("parse_mode"))
 
     async def _edit_message_reply_markup(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message_id, message = self._editable(params)
