@@ -42,9 +42,17 @@ class OrderCb(CallbackData, prefix="o"):
 
 
 class DepositCb(CallbackData, prefix="dp"):
-    """A deposit currency, by its index in DEPOSIT_CURRENCIES (ids, not names)."""
+    """Show the deposit address of a currency, by its index in DEPOSIT_CURRENCIES."""
 
     currency: int
+
+
+class DepositMenuCb(CallbackData, prefix="dm"):
+    """The top-up screens: top (stablecoins), coins (other coins), net (the networks of
+    the asset at index ``asset`` of services.deposits.ASSETS), how (how deposits work)."""
+
+    screen: str
+    asset: int = -1
 
 
 # -- orders screens -------------------------------------------------------------------
@@ -127,3 +135,18 @@ class ReminderSettingsCb(CallbackData, prefix="rs"):
 
     action: str
     value: str = ""
+
+
+# -- top up and back (deposit arrivals) -----------------------------------------------------
+
+
+class TopUpCb(CallbackData, prefix="tu"):
+    """Top up for one operation refused for lack of funds, and back to it afterwards.
+
+    action: t = top up (remember the way back, open the deposit screens), b = back to the
+    operation (the quote, or the extend confirmation). kind: o = an order's quote, e = an
+    extend. ``op_id`` names the recorded operation (its Confirm button's id)."""
+
+    action: str
+    kind: str
+    op_id: str

@@ -99,13 +99,17 @@ async def test_balance_and_orders_go_on_when_typing_fails(harness, fault):
 
 @pytest.mark.parametrize("fault", [SERVER_ERROR, DROPPED], ids=["5xx", "dropped"])
 async def test_deposit_address_stays_when_the_qr_code_fails(harness, fault):
+    # More in tests/test_e2e_deposit.py.
     chat, _ = await harness.linked_chat()
     await chat.send("/deposit")
     menu = await chat.wait_for_message("Top up")
+    await chat.click(menu, "Other coins")
+    coins = await chat.wait_for_message("another coin")
+    # The photo fails both ways: edited into the menu, and sent as a new message.
+    harness.tg.fail_next("editMessageMedia", **fault)
     harness.tg.fail_next("sendPhoto", **fault)
-    await chat.click(menu, "BTC")
-    # The notice comes last, so the handler has finished once it is here.
-    await chat.wait_for_message("could not send the QR code")
+    await chat.click(coins, "BTC")
+    await chat.wait_for_message("QR code could not be sent")
     address = chat.message(menu.message_id)
     assert "bc1" in address.text and "network" in address.text
     assert harness.tg.photos(chat.chat_id) == []

@@ -150,6 +150,33 @@ def test_core_callbacks_fit_in_the_worst_case() -> None:
     assert_fits(DepositCb(currency=len(DEPOSIT_CURRENCIES) - 1))
 
 
+def test_deposit_screen_callbacks_fit_in_the_worst_case() -> None:
+    from keyboards.callbacks import DepositMenuCb
+    from services.deposits import ASSETS
+
+    for screen in ("top", "coins", "net", "how"):
+        assert_fits(DepositMenuCb(screen=screen, asset=len(ASSETS) - 1))
+    # Forged or outdated: the handlers refuse them, the data still has to round-trip.
+    assert_fits(DepositMenuCb(screen="coins", asset=-(2**63)))
+
+
+# -- top up and back ---------------------------------------------------------------------
+
+
+def test_top_up_callbacks_fit_in_the_worst_case() -> None:
+    import uuid
+
+    from handlers.reminders import one_tap_op_id
+    from keyboards.callbacks import TopUpCb
+    from keyboards.topup import KINDS
+
+    # Order operations are uuid4 hex (32), extends token_urlsafe(9) or a reminder's rm<id>.
+    longest = max(uuid.uuid4().hex, one_tap_op_id(2**63 - 1), "x" * 16, key=len)
+    for action in ("t", "b"):
+        for kind in KINDS:
+            assert_fits(TopUpCb(action=action, kind=kind, op_id=longest))
+
+
 def test_every_factory_is_checked_here() -> None:
     import inspect
     from pathlib import Path

@@ -7,7 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+)
 from aiogram.utils.i18n import gettext as _
 
 from views.best_effort import TELEGRAM_FAILURES, best_effort
@@ -55,6 +62,73 @@ async def show(
             return None
         return await target.bot.send_message(target.message.chat.id, text, reply_markup=markup)
     return await target.answer(text, reply_markup=markup)
+
+
+def _tapped(query: CallbackQuery) -> Message | None:
+    message = query.message
+    return None if message is None or isinstance(message, InaccessibleMessage) else message
+
+
+async def replace(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None
+) -> Message | None:
+    """Show a text screen in place of the tapped message, whatever kind of message it is.
+
+    A text message is edited (`show`). Telegram has no way to turn a photo back into a text
+    message (editMessageText: "there is no text in the message to edit"), so a photo is
+    replaced: the new screen is sent first, then the photo retired — a failure leaves the
+    user with a screen, never with none. Sending raises like `show`.
+    """
+    message = _tapped(query)
+    if message is None or message.text is not None:
+        return await show(query, text, markup)
+    sent = await query.bot.send_message(message.chat.id, text, reply_markup=markup)
+    await retire(message)
+    return sent
+
+
+async def retire(message: Message) -> None:
+    """Remove a screen another one replaced: delete it; where Telegram refuses (a message
+    older than 48 hours), at least take its buttons away. Cosmetic, so best effort."""
+    if await best_effort(message.delete(), "delete a replaced screen") is None:
+        await best_effort(message.edit_reply_markup(reply_markup=None),
+                          "take the buttons off a replaced screen")
+
+
+async def show_photo(
+    query: CallbackQuery,
+    photo: bytes,
+    filename: str,
+    caption: str,
+    markup: InlineKeyboardMarkup | None,
+) -> Message | None:
+    """Show a photo screen in place of the tapped message; None if no photo could be shown.
+
+    editMessageMedia turns the tapped message, text or photo, into the new photo: one
+    message, edited in place (the Bot API lets it "add media to text messages"). Where that
+    is refused (an older Bot API server, a failed edit), the photo is sent as a new message
+    and the tapped one retired; after a timeout the edit may have landed as well, and
+    retiring it leaves exactly one. If the photo cannot be sent either, None: the caller
+    shows the screen as text, so the user is never left without it.
+    """
+    message = _tapped(query)
+    file = BufferedInputFile(photo, filename=filename)
+    if message is not None:
+        try:
+            edited = await message.edit_media(
+                InputMediaPhoto(media=file, caption=caption), reply_markup=markup
+            )
+            return edited if isinstance(edited, Message) else message
+        except TELEGRAM_FAILURES as exc:
+            log.info("photo edit failed (%s: %s); sending the photo as a new message",
+                     type(exc).__name__, exc)
+    sent = await best_effort(
+        query.bot.send_photo(chat_id_of(query), file, caption=caption, reply_markup=markup),
+        "send a photo screen",
+    )
+    if sent is not None and message is not None:
+        await retire(message)
+    return sent
 
 
 @contextlib.asynccontextmanager
