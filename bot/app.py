@@ -22,6 +22,7 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.background import BackgroundTasks
+from bot.deposit_job import DepositJob
 from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
@@ -37,6 +38,7 @@ from handlers.errors import track_handlers
 from handlers.policies import enforce_policies
 from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
+from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
 from services.key_checks import KeyCheckLimiter
 from services.membership import ChatMembership
@@ -209,6 +211,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     orders = OrdersService(accounts, repos, clock, runner)
     reminders = ReminderService(repos, accounts, clock, settings.reminder_offsets)
     order_sync = OrderSync(accounts, repos, reminders, clock, settings.order_sync_interval)
+    deposit_watch = DepositWatch(
+        accounts,
+        repos,
+        clock,
+        poll_interval=settings.deposit_poll_interval,
+        slow_interval=settings.order_sync_interval,
+    )
     background = BackgroundTasks()
     outbox = OutboxRepository(db, clock)
     membership = ChatMembership(repos.chats, outbox)
@@ -229,6 +238,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         orders=orders,
         reminders=reminders,
         order_sync=order_sync,
+        deposit_watch=deposit_watch,
         purchases=purchases,
         checkout=checkout,
         background=background,
@@ -271,6 +281,11 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     reminder_job.attach(scheduler)
     dispatcher["reminder_job"] = reminder_job
     order_sync.on_key_revoked = reminder_job.tell_key_revoked
+    # Deposits reaching a balance are announced (and lead back to a quote short of money).
+    deposit_job = DepositJob(deposit_watch, repos, i18n, wake_sender=sender.wake)
+    deposit_job.attach(scheduler)
+    dispatcher["deposit_job"] = deposit_job
+    deposit_watch.on_key_revoked = reminder_job.tell_key_revoked
 
     async def replan_after_paid_action(op: Operation) -> None:
         # A new order or a new expiry gets its reminders at once, not at the next sync.

@@ -21,6 +21,8 @@ _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
 # Every sync reads all of a chat's orders: more often than this only spends the key's
 # rate limit that people tapping in the chat need.
 MIN_SYNC_INTERVAL = timedelta(minutes=1)
+# Each read of a chat's deposits is a request on the chat's key (60 a minute in all).
+MIN_DEPOSIT_POLL_INTERVAL = timedelta(seconds=5)
 
 
 class SettingsError(Exception):
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
     order_sync_interval: timedelta = Field(
         default=timedelta(minutes=10), alias="ORDER_SYNC_INTERVAL"
     )
+    # How often a chat's deposits are read for the hour after a deposit address was shown
+    # (otherwise at the ORDER_SYNC_INTERVAL pace), so an arrival is announced soon.
+    deposit_poll_interval: timedelta = Field(
+        default=timedelta(seconds=20), alias="DEPOSIT_POLL_INTERVAL"
+    )
 
     @property
     def key_file(self) -> Path:
@@ -90,7 +97,13 @@ class Settings(BaseSettings):
             raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value
 
-    @field_validator("throttle_window", "key_check_window", "order_sync_interval", mode="before")
+    @field_validator(
+        "throttle_window",
+        "key_check_window",
+        "order_sync_interval",
+        "deposit_poll_interval",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
@@ -100,6 +113,13 @@ class Settings(BaseSettings):
     def _sync_interval(cls, value: timedelta) -> timedelta:
         if value < MIN_SYNC_INTERVAL:
             raise ValueError("expected at least 1m")
+        return value
+
+    @field_validator("deposit_poll_interval")
+    @classmethod
+    def _deposit_interval(cls, value: timedelta) -> timedelta:
+        if value < MIN_DEPOSIT_POLL_INTERVAL:
+            raise ValueError("expected at least 5s")
         return value
 
     @field_validator("reminder_offsets", mode="before")

@@ -25,6 +25,7 @@ from handlers import (
     reminders,
     settings,
     start,
+    topup,
 )
 
 
@@ -41,6 +42,8 @@ def build_root_router() -> Router:
         link.setup(),
         account.setup(),
         settings.setup(),
+        # Before deposit: its Top up buttons remember the way back, then open deposit's screens.
+        topup.setup(),
         deposit.setup(),
         orders.setup(),
         reminders.setup(),

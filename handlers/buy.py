@@ -85,6 +85,12 @@ async def _present(target: Target, state: FSMContext, screen: WizardStep, prefix
     await show(target, f"{prefix}\n\n{text}" if prefix else text, screen_keyboard(screen))
 
 
+async def present(target: Target, state: FSMContext, screen: WizardStep) -> None:
+    """Show a wizard screen and make it the chat's wizard: for features that lead back to a
+    quote (handlers/topup.py: back from a top-up)."""
+    await _present(target, state, screen)
+
+
 async def _unresolved(target: Target, exc: OrderUnresolved) -> None:
     """An earlier order may be placed: offer to settle it instead of anything new."""
     await show(target, *purchase_outcome_screen(OrderPending(exc.op_id, exc.quote, exc.cause)))

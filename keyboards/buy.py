@@ -8,9 +8,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
 from keyboards.common import cancel_button, home_button
+from keyboards.topup import top_up_button
 from services.purchase import (
     COUNTRY,
     COUPON,
+    OPERATION_KIND,
     OPERATOR,
     PERIOD,
     PROTOCOL,
@@ -140,7 +142,7 @@ def quote_keyboard(quote: QuoteView) -> InlineKeyboardMarkup:
     else:
         builder.button(text=_("🎟 Add coupon"), callback_data=BuyCb(act="coupon"))
     if not quote.affordable:
-        builder.button(text=_("➕ Top up"), callback_data=MenuCb(action="deposit"))
+        builder.add(top_up_button(quote.op_id, OPERATION_KIND))
     builder.adjust(1)
     builder.row(*_back_cancel())
     return builder.as_markup()
@@ -188,9 +190,10 @@ def receipt_keyboard(order_id: str) -> InlineKeyboardMarkup:
 
 
 def insufficient_keyboard(op_id: str) -> InlineKeyboardMarkup:
-    """Top up, then retry the very same quote (nothing was bought, so its key is reused)."""
+    """Top up (the deposit's announcement leads back to this quote), then retry the very
+    same quote (nothing was bought, so its key is reused)."""
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("➕ Top up"), callback_data=MenuCb(action="deposit"))
+    builder.add(top_up_button(op_id, OPERATION_KIND))
     builder.button(text=_("🔁 Try again"), callback_data=ConfirmCb(op_id=op_id))
     builder.adjust(2)
     builder.row(

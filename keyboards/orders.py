@@ -21,9 +21,11 @@ from keyboards.callbacks import (
     OrdersCb,
 )
 from keyboards.common import home_button
+from keyboards.topup import top_up_button
 from proxy_api import InsufficientFunds, Period, Protocol
 from services.exports import FORMATS
 from services.orders import (
+    EXTEND_KIND,
     PAGE_SIZE,
     STATUS_FILTERS,
     TYPE_FILTERS,
@@ -197,7 +199,8 @@ def extend_unclear_keyboard(op_id: str, order_id: str) -> InlineKeyboardMarkup:
 def extend_failed_keyboard(failure: ExtendFailed) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     if isinstance(failure.cause, InsufficientFunds):
-        builder.row(_button(_("➕ Top up"), MenuCb(action="deposit")))
+        # The deposit's announcement leads back to this extend's confirmation.
+        builder.row(top_up_button(failure.op_id, EXTEND_KIND))
     builder.row(_button(_("🔁 Try again"), ExtendConfirmCb(op_id=failure.op_id)))
     builder.row(*_order_home_row(failure.order_id))
     return builder.as_markup()

@@ -428,6 +428,35 @@ class OrdersService:
             )
         return await self.begin_extend(chat_id, op_id, message_id)
 
+    async def confirmation(self, chat_id: int, op_id: str) -> ExtendOutcome:
+        """A recorded extend's confirmation again (back from a top-up): the same operation,
+        so its Confirm and the earlier "Try again" are one extend. A fresh confirmation
+        (a new operation) when the order changed since; the outcome when it settled
+        meanwhile. Nothing is claimed."""
+        op = await self._runner.operation(chat_id, op_id, EXTEND_KIND)
+        payload = ExtendPayload.from_dict(op.request)
+        if op.status == DONE:
+            return _done_from(op)
+        if op.status == FAILED:
+            raise StaleAction
+        if op.status != PENDING:
+            return ExtendUnclear(op.op_id, payload.order_id)
+        api = await self._accounts.api_for(chat_id)
+        info = await self._info(api, chat_id, payload.order_id)
+        self._ensure_extendable(info.order)
+        if info.order.expires_at != payload.expires_seen:
+            # Extended or changed since: that confirmation would not go through any more.
+            return await self.prepare_extend(
+                chat_id, op.user_id, payload.order_id, payload.period_id, note="changed"
+            )
+        period = (await api.get_reference(info.order.type)).period(payload.period_id)
+        if period is None:
+            raise StaleAction
+        estimate = payload.estimate
+        if estimate is None:
+            estimate = await self._estimate(api, info.order, period)
+        return ExtendQuote(op.op_id, info, period, estimate)
+
     async def finish_extend(self, ticket: Ticket) -> ExtendOutcome:
         return await self.extend_outcome(await self._runner.run(ticket))
 

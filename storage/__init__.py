@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from core.clock import Clock
 from storage.chats import ChatRepository
 from storage.db import Database
+from storage.deposits import DepositRepository
 from storage.operations import OperationRepository
 from storage.orders import OrderRepository
 from storage.reminders import ReminderRepository
@@ -20,6 +21,7 @@ class Repositories:
     orders: OrderRepository
     operations: OperationRepository
     reminders: ReminderRepository
+    deposits: DepositRepository
 
     @classmethod
     def build(cls, db: Database, clock: Clock) -> Repositories:
@@ -29,6 +31,7 @@ class Repositories:
             orders=OrderRepository(db, clock),
             operations=OperationRepository(db, clock),
             reminders=ReminderRepository(db, clock),
+            deposits=DepositRepository(db, clock),
         )
 
 

@@ -231,7 +231,7 @@ async def test_insufficient_funds_offers_top_up_then_retries_the_same_key(harnes
     assert "This order costs: $24.00" in message.text
     assert "Your balance: $5.00" in message.text
     assert "Top up at least $19.00" in message.text and "Nothing was charged" in message.text
-    assert message.button("Top up").callback_data == "m:deposit"
+    assert message.button("Top up").callback_data == f"tu:t:o:{op_id}"  # back here after
     assert not orders_of(harness, account) and not transactions_of(harness, account, "purchase")
     assert (await operation(harness, op_id)).status == PENDING
 

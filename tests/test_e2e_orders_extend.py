@@ -73,7 +73,7 @@ async def test_insufficient_funds_offers_top_up_and_retry_works_after_it(harness
     refused = await chat.wait_for_message("Not enough balance", timeout=TIMEOUT)
     assert "this costs $7.20, you have $2.80" in refused.text
     assert "The order was not extended." in refused.text
-    assert refused.button("➕ Top up").callback_data == "m:deposit"
+    assert refused.button("➕ Top up").callback_data.startswith("tu:t:e:")  # back here after
     assert account.balance == Decimal("2.80") and not extensions(harness, account)
 
     harness.sandbox.state.credit_deposit(account.id, "20.00", "USDT_TRC20")

@@ -15,7 +15,7 @@ nothing was bought releases it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -282,6 +282,30 @@ class CheckoutService:
             if latest.status in (DONE, FAILED):
                 return self._settled(latest)
             raise
+
+    async def back_to_quote(
+        self, chat_id: int, user_id: int | None, op_id: str
+    ) -> PurchaseOutcome | WizardStep:
+        """The quote again, after a top-up: the same operation (so its Confirm and the
+        earlier "Try again" are one order) with the balance read now, or priced again (a
+        new operation) when it is older than QUOTE_TTL. A quote settled meanwhile shows
+        its outcome; one whose Confirm went out shows "Check status". Nothing is claimed.
+        """
+        op = await self._runner.operation(chat_id, op_id, OPERATION_KIND)
+        if op.status in (DONE, FAILED):
+            return self._settled(op)
+        if op.status != PENDING:
+            return OrderPending(op.op_id, quote_of(op))
+        api = await self._accounts.api_for(chat_id)
+        if op.request.get("key_id", api.key_id) != api.key_id:
+            await self._purchases.drop(op_id, "relinked")
+            raise StaleAction
+        if self._clock.now() - op.created_at > QUOTE_TTL:
+            return await self._purchases.requote_operation(chat_id, user_id, op)
+        screen = await self._purchases.saved_quote(chat_id, op_id)
+        assert screen.quote is not None
+        balance = (await api.get_account()).balance
+        return replace(screen, quote=replace(screen.quote, balance=balance))
 
     async def place(self, ticket: Ticket) -> PurchaseOutcome:
         return self.outcome(await self._runner.run(ticket))
