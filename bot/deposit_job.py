@@ -21,7 +21,7 @@ from collections.abc import Callable
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from core.languages import DEFAULT_LOCALE, LANGUAGES
+from bot.i18n import chat_language
 from keyboards.topup import arrival_keyboard
 from services.deposit_watch import Arrival, DepositWatch
 from storage import Repositories
@@ -88,13 +88,5 @@ class DepositJob:
         )
 
     async def _queue(self, arrival: Arrival) -> bool:
-        message = self.message(arrival, await self._language(arrival.chat_id))
+        message = self.message(arrival, await chat_language(self._repos, arrival.chat_id))
         return await self._watch.hand_off(arrival, message)
-
-    async def _language(self, chat_id: int) -> str:
-        """The language of whoever linked the chat's key (they chose it or Telegram did)."""
-        link = await self._repos.chats.get(chat_id)
-        if link is None or link.linked_by is None:
-            return DEFAULT_LOCALE
-        chosen = await self._repos.users.language(link.linked_by)
-        return chosen if chosen in LANGUAGES else DEFAULT_LOCALE

@@ -12,9 +12,13 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from core.languages import DEFAULT_LOCALE, LANGUAGES, pick_language
+from storage import Repositories
 from storage.users import UserRepository
 
-__all__ = ["DEFAULT_LOCALE", "DOMAIN", "LANGUAGES", "LOCALES_DIR", "build_i18n", "pick_language"]
+__all__ = [
+    "DEFAULT_LOCALE", "DOMAIN", "LANGUAGES", "LOCALES_DIR", "build_i18n", "chat_language",
+    "pick_language",
+]
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -52,3 +56,13 @@ class UserLanguageMiddleware(I18nMiddleware):
             return DEFAULT_LOCALE
         chosen = await self._users.language(user.id)
         return chosen if chosen in LANGUAGES else pick_language(user.language_code)
+
+
+async def chat_language(repos: Repositories, chat_id: int) -> str:
+    """The language for a message nobody asked for right now (a reminder, a deposit): that
+    of whoever linked the chat's key (they chose it in /settings), else English."""
+    link = await repos.chats.get(chat_id)
+    if link is None or link.linked_by is None:
+        return DEFAULT_LOCALE
+    chosen = await repos.users.language(link.linked_by)
+    return chosen if chosen in LANGUAGES else DEFAULT_LOCALE

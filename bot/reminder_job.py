@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.i18n import chat_language
 from core.clock import Clock
-from core.languages import DEFAULT_LOCALE, LANGUAGES
 from keyboards.reminders import reminder_keyboard
 from services.reminders import DueReminder, ReminderService
 from storage import Repositories
@@ -104,7 +104,8 @@ class ReminderJob:
         if content is None:
             return False  # skipped: the order changed or went
         order = content.order
-        with self._i18n.context(), self._i18n.use_locale(await self._language(due.chat_id)):
+        language = await chat_language(self._repos, due.chat_id)
+        with self._i18n.context(), self._i18n.use_locale(language):
             line = order_line(order.type, order.country_name, order.quantity, order.order_id)
             text = reminder_text(line, due.expires_at, self._clock.now(), content.expired)
             markup = reminder_keyboard(
@@ -122,17 +123,10 @@ class ReminderJob:
 
     async def tell_key_revoked(self, chat_id: int) -> None:
         """Once per revocation (the sync says when): the chat hears why reminders stopped."""
-        with self._i18n.context(), self._i18n.use_locale(await self._language(chat_id)):
+        language = await chat_language(self._repos, chat_id)
+        with self._i18n.context(), self._i18n.use_locale(language):
             text = key_revoked_text()
         ref = f"{chat_id}:{self._clock.now():%Y%m%d%H%M%S}"
         queued = await self._outbox.queue(OutgoingMessage(chat_id, "key_revoked", ref, text))
         if queued and self._wake is not None:
             self._wake()
-
-    async def _language(self, chat_id: int) -> str:
-        """The language of whoever linked the chat's key (they chose it or Telegram did)."""
-        link = await self._repos.chats.get(chat_id)
-        if link is None or link.linked_by is None:
-            return DEFAULT_LOCALE
-        chosen = await self._repos.users.language(link.linked_by)
-        return chosen if chosen in LANGUAGES else DEFAULT_LOCALE
