@@ -16,11 +16,18 @@ from storage import Repositories
 from storage.users import UserRepository
 
 __all__ = [
-    "DEFAULT_LOCALE", "DOMAIN", "LANGUAGES", "LOCALES_DIR", "build_i18n", "chat_language",
+    "DEFAULT_LOCALE",
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALES_DIR",
+    "build_i18n",
+    "chat_language",
     "pick_language",
+    "user_language",
 ]
 
 LOCALES_DIR = Path(__file__).parent / "locales"
+_REMEMBERED_MAX = 10_000
 DOMAIN = "messages"
 
 
@@ -49,20 +56,37 @@ class UserLanguageMiddleware(I18nMiddleware):
     def __init__(self, i18n: I18n, users: UserRepository) -> None:
         super().__init__(i18n=i18n)
         self._users = users
+        # What was last stored per user, so the database is written only when it changes.
+        self._remembered: dict[int, str] = {}
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user: User | None = data.get("event_from_user")
         if user is None:
             return DEFAULT_LOCALE
+        telegram = pick_language(user.language_code)
+        if self._remembered.get(user.id) != telegram:
+            if len(self._remembered) >= _REMEMBERED_MAX:
+                self._remembered.clear()  # a cache only: the worst case is one more write
+            await self._users.remember_telegram_language(user.id, telegram)
+            self._remembered[user.id] = telegram
         chosen = await self._users.language(user.id)
-        return chosen if chosen in LANGUAGES else pick_language(user.language_code)
+        return chosen if chosen in LANGUAGES else telegram
+
+
+async def user_language(repos: Repositories, user_id: int | None) -> str:
+    """A user's language outside an update: chosen in /settings, else their Telegram one."""
+    if user_id is not None:
+        for language in (
+            await repos.users.language(user_id),
+            await repos.users.telegram_language(user_id),
+        ):
+            if language in LANGUAGES:
+                return language
+    return DEFAULT_LOCALE
 
 
 async def chat_language(repos: Repositories, chat_id: int) -> str:
     """The language for a message nobody asked for right now (a reminder, a deposit): that
-    of whoever linked the chat's key (they chose it in /settings), else English."""
+    of whoever linked the chat's key."""
     link = await repos.chats.get(chat_id)
-    if link is None or link.linked_by is None:
-        return DEFAULT_LOCALE
-    chosen = await repos.users.language(link.linked_by)
-    return chosen if chosen in LANGUAGES else DEFAULT_LOCALE
+    return await user_language(repos, link.linked_by if link is not None else None)

@@ -15,7 +15,7 @@ from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import DEFAULT_LOCALE, LANGUAGES
+from bot.i18n import user_language
 from core.clock import Clock
 from proxy_api import ProxyApiError
 from services.errors import BotError
@@ -73,10 +73,8 @@ class PaidActionNotifier:
 
     async def _deliver(self, result: RunResult) -> None:
         op = result.op
-        language = await self._repos.users.language(op.user_id) if op.user_id else None
-        with self._i18n.context(), self._i18n.use_locale(
-            language if language in LANGUAGES else DEFAULT_LOCALE
-        ):
+        language = await user_language(self._repos, op.user_id)
+        with self._i18n.context(), self._i18n.use_locale(language):
             if op.kind == OPERATION_KIND:
                 text, markup = purchase_outcome_screen(self._checkout.outcome(result))
             elif op.kind == EXTEND_KIND:

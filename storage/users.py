@@ -20,3 +20,17 @@ class UserRepository:
             " updated_at = excluded.updated_at",
             (user_id, language, self._clock.now().isoformat()),
         )
+
+    async def telegram_language(self, user_id: int) -> str | None:
+        row = await self._db.fetchone(
+            "SELECT telegram_language FROM users WHERE user_id = ?", (user_id,)
+        )
+        return row["telegram_language"] if row else None
+
+    async def remember_telegram_language(self, user_id: int, language: str) -> None:
+        await self._db.execute(
+            "INSERT INTO users (user_id, telegram_language, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET telegram_language = excluded.telegram_language,"
+            " updated_at = excluded.updated_at",
+            (user_id, language, self._clock.now().isoformat()),
+        )

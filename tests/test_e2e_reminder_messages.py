@@ -184,3 +184,19 @@ async def test_a_claim_of_a_dead_process_is_sent_once_after_its_lease(harness):
                                                              str(due.reminder_id), "late"))
     await harness.tg.wait_consumed(timeout=TIMEOUT)
     assert len(reminders_in(chat)) == 1
+
+
+async def test_a_reminder_speaks_the_telegram_language_of_whoever_linked_the_chat(harness):
+    # Linked from a Russian Telegram, never chose a language in /settings.
+    chat, account = await harness.linked_chat(language_code="ru")
+    order_id = await website_order(harness, account)
+    await harness.app.dispatcher["order_sync"].sync_chat(chat.chat_id)
+    until_due(harness, order_id, timedelta(days=3))
+    assert await harness.app.reminder_job.run() == 1
+    reminder = await chat.wait_for_message("Срок ваших прокси скоро истекает", timeout=TIMEOUT)
+    assert any(text.startswith("⏳ Продлить") for text in reminder.button_texts)
+    # A choice in /settings wins over Telegram's language.
+    await harness.app.repos.users.set_language(chat.user.user_id, "en")
+    until_due(harness, order_id, timedelta(days=1))
+    assert await harness.app.reminder_job.run() == 1
+    await chat.wait_for_message(SOON, timeout=TIMEOUT)
