@@ -192,9 +192,11 @@ async def test_chats_linked_before_the_upgrade_start_at_the_migration(tmp_path, 
         await repos.chats.link(
             CHAT, api_key_enc=b"x", api_key_masked=None, account_email=None, linked_by=None
         )
-        # Back to before 0004, then forward again: the chat is linked when it runs.
+        # Back to before 0004 (undoing the later migrations too), then forward again: the
+        # chat is linked when it runs.
         await database.conn.executescript(
-            "DROP TABLE deposits_seen; DROP TABLE deposit_watch; PRAGMA user_version=3;"
+            "DROP TABLE deposits_seen; DROP TABLE deposit_watch;"
+            " ALTER TABLE users DROP COLUMN telegram_language; PRAGMA user_version=3;"
         )
         await database.migrate()
         target = await repos.deposits.target(CHAT)
