@@ -54,6 +54,7 @@ from storage.operations import Operation
 from storage.outbox import OutboxRepository
 from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from views.commands import menu_commands
+from views.names import country_search_names
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     runner = PaidActionRunner(accounts, repos, clock, owner=uuid.uuid4().hex)
     runner.register(OrderAction(repos, clock))
     runner.register(ExtendAction(repos, clock))
-    purchases = PurchaseService(accounts, repos, clock)
+    purchases = PurchaseService(accounts, repos, clock, country_search_names)
     checkout = CheckoutService(accounts, purchases, runner, clock)
     orders = OrdersService(accounts, repos, clock, runner)
     reminders = ReminderService(repos, accounts, clock, settings.reminder_offsets)

@@ -7,7 +7,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
-from keyboards.common import cancel_button, home_button
+from keyboards.common import BUTTON_LIMIT, cancel_button, fit, home_button
 from keyboards.topup import top_up_button
 from services.purchase import (
     COUNTRY,
@@ -29,9 +29,10 @@ from services.purchase import (
     QuoteView,
     WizardStep,
 )
-from views.buy import country_label, country_page, protocol_label, service_label
+from views.buy import country_page, protocol_label, service_label
 from views.catalogue import type_title
 from views.format import usd
+from views.names import country_label, period_label, rotation_label
 
 CHOSEN = "✅ "
 
@@ -42,7 +43,8 @@ def _mark(chosen: bool, label: str) -> str:
 
 def _pick(step: str, value: object, label: str, chosen: bool) -> InlineKeyboardButton:
     return InlineKeyboardButton(
-        text=_mark(chosen, label), callback_data=BuyCb(act="set", step=step, val=str(value)).pack()
+        text=fit(_mark(chosen, label)),
+        callback_data=BuyCb(act="set", step=step, val=str(value)).pack(),
     )
 
 
@@ -93,11 +95,15 @@ def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
         rows += _rows(buttons, 2)
     elif step == ROTATION:
         buttons = [
-            _pick(ROTATION, r.id, r.name, r.id == sel.rotation_id) for r in reference.rotations
+            _pick(ROTATION, r.id, rotation_label(r.name), r.id == sel.rotation_id)
+            for r in reference.rotations
         ]
         rows += _rows(buttons, 2)
     elif step == PERIOD:
-        buttons = [_pick(PERIOD, p.id, p.name, p.id == sel.period_id) for p in reference.periods]
+        buttons = [
+            _pick(PERIOD, p.id, period_label(p.days, p.name), p.id == sel.period_id)
+            for p in reference.periods
+        ]
         rows += _rows(buttons, 2)
     elif step == QUANTITY:
         buttons = [_pick(QUANTITY, n, str(n), n == sel.quantity) for n in QUANTITY_PRESETS]
@@ -109,8 +115,11 @@ def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
         rows += _rows(buttons, 2)
     elif step == TARIF:
         for tarif in reference.tarifs:
-            label = tarif.name if tarif.price is None else f"{tarif.name} · {usd(tarif.price)}"
-            rows.append([_pick(TARIF, tarif.id, label, tarif.id == sel.tarif_id)])
+            chosen = tarif.id == sel.tarif_id
+            price = "" if tarif.price is None else f" · {usd(tarif.price)}"
+            # The name gives way to the price when both do not fit.
+            room = BUTTON_LIMIT - len(_mark(chosen, "")) - len(price)
+            rows.append([_pick(TARIF, tarif.id, fit(tarif.name, room) + price, chosen)])
     rows.append(_back_cancel())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -8,6 +8,16 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import CancelCb, MenuCb
 from views.commands import main_menu_buttons
+from views.format import truncate
+
+# About what a phone shows of a button in a row of two; longer labels get cut off there.
+# tests/test_keyboards.py holds every button of every keyboard to it, in every language.
+BUTTON_LIMIT = 24
+
+
+def fit(label: str, limit: int = BUTTON_LIMIT) -> str:
+    """A label built from API data (a country, a package name), shortened with "…" to fit."""
+    return truncate(label, max(limit, 1))
 
 
 def home_button() -> InlineKeyboardButton:

@@ -20,7 +20,7 @@ from keyboards.callbacks import (
     OrderCb,
     OrdersCb,
 )
-from keyboards.common import home_button
+from keyboards.common import BUTTON_LIMIT, fit, home_button
 from keyboards.topup import top_up_button
 from proxy_api import InsufficientFunds, Period, Protocol
 from services.exports import FORMATS
@@ -32,11 +32,12 @@ from services.orders import (
     ExtendFailed,
     ExtendQuote,
     OrderInfo,
+    OrderRow,
     OrdersPage,
 )
 from views.catalogue import type_label
+from views.names import country_flag, period_label
 from views.orders import (
-    country_short,
     left_short,
     status_filter_label,
     status_icon,
@@ -52,18 +53,25 @@ def _order_home_row(order_id: str) -> list[InlineKeyboardButton]:
     return [_button(_("⬅️ Order"), OrderCb(action="view", order_id=order_id)), home_button()]
 
 
+def _order_row(index: int, row: OrderRow, now: datetime) -> str:
+    """"3. 🟢 IPv4 🇩🇪 · 12 d left": the number of its line in the list above, the status
+    icon, type and flag; the time left (or the status) only when it still fits a phone."""
+    order = row.order
+    label = f"{index}. {status_icon(order.status)} {type_label(order.type)}"
+    if row.country is not None:
+        mark = country_flag(row.country.name, row.country.code)
+        label += f" {mark}" if mark else ""
+    left = left_short(order.expires_at, now) if order.status == "active" else ""
+    more = f"{label} · {left or status_label(order.status)}"
+    return more if len(more) <= BUTTON_LIMIT else fit(label)
+
+
 def orders_list_keyboard(page: OrdersPage, now: datetime) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     first = (page.page - 1) * PAGE_SIZE
     for index, row in enumerate(page.rows, start=first + 1):
-        order = row.order
-        parts = [f"{index}. {status_icon(order.status)} {type_label(order.type)}"]
-        country = country_short(row.country, order.country_id)
-        if country:
-            parts.append(country)
-        left = left_short(order.expires_at, now) if order.status == "active" else ""
-        parts.append(left or status_label(order.status))
-        builder.row(_button(" · ".join(parts), OrderCb(action="view", order_id=order.id)))
+        view = OrderCb(action="view", order_id=row.order.id)
+        builder.row(_button(_order_row(index, row, now), view))
 
     statuses = [
         _button(
@@ -158,7 +166,8 @@ def extend_periods_keyboard(order_id: str, periods: Sequence[Period]) -> InlineK
     builder = InlineKeyboardBuilder()
     for period in periods:
         builder.button(
-            text=period.name, callback_data=ExtendCb(order_id=order_id, period_id=period.id)
+            text=fit(period_label(period.days, period.name)),
+            callback_data=ExtendCb(order_id=order_id, period_id=period.id),
         )
     builder.adjust(2)
     builder.row(

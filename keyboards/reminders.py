@@ -11,9 +11,10 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import ORDER_ID_MAX, MenuCb, OrderCb, ReminderCb, ReminderSettingsCb
-from keyboards.common import home_button
+from keyboards.common import fit, home_button
 from proxy_api import Period
-from views.format import h, usd
+from views.format import usd
+from views.names import period_label
 from views.reminders import offset_label, short_id
 
 # What the settings screen offers to add or remove.
@@ -28,14 +29,15 @@ def reminder_keyboard(
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for period, price in periods:
-        label = h(period.name)
+        label = period_label(period.days, period.name)
+        # "+1 month · $7.20": the message says a tap extends; the button says by how much.
         text = (
-            _("⏳ Extend {period} · {price}").format(period=label, price=usd(price))
+            _("+{period} · {price}").format(period=label, price=usd(price))
             if price is not None
             else _("⏳ Extend {period}").format(period=label)
         )
         tap = ReminderCb(action="x", reminder_id=reminder_id, period_id=period.id)
-        builder.row(InlineKeyboardButton(text=text, callback_data=tap.pack()))
+        builder.row(InlineKeyboardButton(text=fit(text), callback_data=tap.pack()))
     row = []
     if len(order_id) <= ORDER_ID_MAX:
         row.append(InlineKeyboardButton(

@@ -141,6 +141,7 @@ class ExtendDone:
     charged: Decimal | None  # None: recovered after a lost answer; the charge is unknown here
     expires_at: datetime | None
     recovered: bool = False
+    period_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +181,14 @@ class ExtendPayload:
     period_name: str
     expires_seen: datetime | None
     estimate: Decimal | None = None
+    period_days: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "order_id": self.order_id,
             "period_id": self.period_id,
             "period_name": self.period_name,
+            "period_days": self.period_days,
             "expires_seen": _iso(self.expires_seen),
             "estimate": str(self.estimate) if self.estimate is not None else None,
         }
@@ -200,6 +203,7 @@ class ExtendPayload:
             period_name=str(data.get("period_name") or ""),
             expires_seen=datetime.fromisoformat(seen) if seen else None,
             estimate=Decimal(estimate) if estimate else None,
+            period_days=_days_or_none(data.get("period_days")),
         )
 
 
@@ -236,6 +240,11 @@ def extend_blocker(order: Order) -> str | None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _days_or_none(value: object) -> int | None:
+    """A period's days as stored (older operations have none)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _check_order_id(order_id: str) -> None:
@@ -368,6 +377,7 @@ class OrdersService:
             order_id=order_id,
             period_id=period.id,
             period_name=period.name,
+            period_days=period.days,
             expires_seen=info.order.expires_at,
             estimate=estimate,
         )
@@ -419,6 +429,7 @@ class OrdersService:
                 order_id=order_id,
                 period_id=period.id,
                 period_name=period.name,
+                period_days=period.days,
                 expires_seen=expires_seen or info.order.expires_at,
             )
             # Two taps racing here create the same row once (the insert ignores a twin).
@@ -634,6 +645,7 @@ def _done_from(op: Operation) -> ExtendDone:
     return ExtendDone(
         order_id=str(op.request["order_id"]),
         period_name=str(result.get("period_name") or op.request.get("period_name") or ""),
+        period_days=_days_or_none(op.request.get("period_days")),
         charged=Decimal(charged) if charged else None,
         expires_at=datetime.fromisoformat(expires) if expires else None,
         recovered=bool(result.get("recovered")),

@@ -104,13 +104,13 @@ async def operation(harness, op_id: str):
 
 
 async def ipv4_quote(chat, quantity: str = "10", country: str = "Germany"):
-    """/buy → IPv4 → country → 1 Month → quantity: the quote message."""
+    """/buy → IPv4 → country → 1 month → quantity: the quote message."""
     message = await start_buy(chat)
     message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
     if country != "United States":
         message = await say(chat, country[:4], expect="Search")
     message = await tap(chat, message, country, expect=PERIOD)
-    message = await tap(chat, message, "1 Month", expect=QUANTITY)
+    message = await tap(chat, message, "1 month", expect=QUANTITY)
     return await say(chat, quantity, expect=QUOTE)
 
 

@@ -53,19 +53,19 @@ def purchases(harness) -> PurchaseService:
 PURCHASES = {
     "ipv4": (
         "Datacenter IPv4",
-        [("United States", PERIOD), ("1 Week", QUANTITY), ("5", QUOTE)],
+        [("United States", PERIOD), ("1 week", QUANTITY), ("5", QUOTE)],
         {"country_id": 1, "period_id": 1, "quantity": 5, "protocol": "https"},
         Decimal("6.25"),
     ),
     "ipv6": (
         "Datacenter IPv6",
-        [("Germany", PERIOD), ("1 Month", QUANTITY), ("10", PROTOCOL), ("SOCKS5", QUOTE)],
+        [("Germany", PERIOD), ("1 month", QUANTITY), ("10", PROTOCOL), ("SOCKS5", QUOTE)],
         {"country_id": 3, "period_id": 2, "quantity": 10, "protocol": "socks5"},
         Decimal("9.00"),
     ),
     "isp": (
         "🏢 ISP",
-        [("typed:jap", "Search"), ("Japan", PERIOD), ("1 Week", QUANTITY), ("1", QUOTE)],
+        [("typed:jap", "Search"), ("Japan", PERIOD), ("1 week", QUANTITY), ("1", QUOTE)],
         {"country_id": 11, "period_id": 1, "quantity": 1},
         Decimal("2.10"),
     ),
@@ -75,8 +75,8 @@ PURCHASES = {
             ("Poland", SERVICE),
             ("Dedicated", OPERATOR),
             ("Orange", ROTATION),
-            ("Every 10 min", PERIOD),
-            ("1 Month", QUANTITY),
+            ("Every 10 minutes", PERIOD),
+            ("1 month", QUANTITY),
             ("1", QUOTE),
         ],
         {
@@ -97,13 +97,13 @@ PURCHASES = {
     ),
     "mix": (
         "Mixed datacenter",
-        [("France", PERIOD), ("3 Months", QUANTITY), ("typed:10", QUOTE)],
+        [("France", PERIOD), ("3 months", QUANTITY), ("typed:10", QUOTE)],
         {"country_id": 5, "period_id": 3, "quantity": 10},
         Decimal("49.50"),
     ),
     "mix_isp": (
         "Mixed ISP",
-        [("United Kingdom", PERIOD), ("1 Week", QUANTITY), ("50", QUOTE)],
+        [("United Kingdom", PERIOD), ("1 week", QUANTITY), ("50", QUOTE)],
         {"country_id": 2, "period_id": 1, "quantity": 50},
         Decimal("80.00"),
     ),
@@ -167,8 +167,8 @@ MOBILE_PATH = [
     ("Poland", SERVICE),
     ("Shared", OPERATOR),
     ("Orange", ROTATION),
-    ("Every 5 min", PERIOD),
-    ("1 Week", QUANTITY),
+    ("Every 5 minutes", PERIOD),
+    ("1 week", QUANTITY),
     ("5", QUOTE),
 ]
 
@@ -207,7 +207,7 @@ async def test_back_on_ipv6_protocol_and_resident_tariff(harness):
     message = await start_buy(chat)
     message = await tap(chat, message, "Datacenter IPv6", expect=COUNTRY)
     message = await tap(chat, message, "Germany", expect=PERIOD)
-    message = await tap(chat, message, "1 Week", expect=QUANTITY)
+    message = await tap(chat, message, "1 week", expect=QUANTITY)
     message = await tap(chat, message, "25", expect=PROTOCOL)
     message = await tap(chat, message, "HTTPS", expect=QUOTE)
     message = await tap(chat, message, "Back", expect=PROTOCOL)
@@ -255,7 +255,7 @@ async def test_typed_quantity_good_and_bad(harness):
     message = await start_buy(chat)
     message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
     message = await tap(chat, message, "United States", expect=PERIOD)
-    message = await tap(chat, message, "1 Week", expect=QUANTITY)
+    message = await tap(chat, message, "1 week", expect=QUANTITY)
     for bad in ("0", "-3", "2.5", "ten", "1001", "99999999999999999999", "1e3", "x" * 4000):
         reply = await say(chat, bad, expect="whole number")
         assert QUANTITY in reply.text, bad
@@ -428,7 +428,7 @@ async def test_restart_mid_wizard_continues(harness):
 
     await harness.restart()
 
-    message = await tap(chat, message, "1 Month", expect=QUANTITY)
+    message = await tap(chat, message, "1 month", expect=QUANTITY)
     assert "Country: 🇳🇱 Netherlands" in message.text
     await harness.restart()
     message = await say(chat, "4", expect=QUOTE)

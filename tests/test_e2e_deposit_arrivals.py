@@ -229,7 +229,7 @@ async def test_top_up_from_a_refused_extend_leads_back_to_its_confirmation(harne
     details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
     await chat.click(details, "⏳ Extend")
     menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
-    await chat.click(menu, "1 Month")
+    await chat.click(menu, "1 month")
     confirm = await chat.wait_for_message("Extend order", timeout=TIMEOUT)
     await chat.click(confirm, "✅ Confirm and pay")
     refused = await chat.wait_for_message("Not enough balance", timeout=TIMEOUT)

@@ -63,7 +63,7 @@ async def test_list_is_newest_first_paginated_and_refreshes_the_local_copy(harne
     page1 = await open_list(chat)
     assert order_buttons(page1) == newest_first[:5]
     assert "Page 1 of 2 · 7 in all" in page1.text
-    assert "1. ISP · 🇺🇸 US · 3 IPs · 🟢 active · 30 d left" in page1.text
+    assert "1. ISP · 🇺🇸 United States · 3 IPs · 🟢 active · 30 d left" in page1.text
     assert "2. IPv4 · " in page1.text
 
     page2 = await tap(chat, page1, "Page 2 of 2", data="ol:2:::")
@@ -123,7 +123,7 @@ async def test_details_show_everything_with_expiry_and_status_explained(harness)
     text = details.text
     assert order_id in codes(details)
     for expected in ("Type: IPv6", "Country: 🇺🇸 United States", "Quantity: 4 · provisioned: 4",
-                     "Period: 1 Month", "Status: 🟢 active — the proxies work until the expiry",
+                     "Period: 1 month", "Status: 🟢 active — the proxies work until the expiry",
                      "Charged: $3.60", "(in 30 days)"):
         assert expected in text, expected
     assert f"Expires: {order.expires_at:%Y-%m-%d %H:%M} UTC" in text

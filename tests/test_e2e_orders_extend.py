@@ -28,7 +28,7 @@ def extend_requests(harness) -> int:
     return harness.sandbox.state.request_counts.get(EXTEND, 0)
 
 
-async def quote(chat: ChatHandle, order_id: str, period: str = "1 Month") -> TgMessage:
+async def quote(chat: ChatHandle, order_id: str, period: str = "1 month") -> TgMessage:
     """/orders → the order → Extend → period: the confirmation screen."""
     await chat.send("/orders")
     listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)

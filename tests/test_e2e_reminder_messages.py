@@ -56,7 +56,7 @@ async def test_each_offset_sends_one_reminder_with_priced_extend_buttons(harness
         assert await job.run() == 0, "a reminder is sent once"
     reminder = reminders_in(chat)[-1]
     assert "in 3 hours" in reminder.text and order_id[-8:] in reminder.text
-    assert "⏳ Extend 1 Month · $7.20" in reminder.button_texts  # 3 IPs × $2.40, from a calc
+    assert "+1 month · $7.20" in reminder.button_texts  # 3 IPs × $2.40, from a calc
     assert {"📦 Open order", "🔕 Mute this order"} <= set(reminder.button_texts)
 
 
@@ -72,8 +72,8 @@ async def test_one_tap_extends_once_however_often_it_is_tapped(harness):
     await harness.app.reminder_job.run()
     reminder = await chat.wait_for_message(SOON, timeout=TIMEOUT)
 
-    first = await chat.click(reminder, "⏳ Extend 1 Month · $7.20")
-    second = await chat.click(reminder, "⏳ Extend 1 Week · $3.75")  # another period, too
+    first = await chat.click(reminder, "+1 month · $7.20")
+    second = await chat.click(reminder, "+1 week · $3.75")  # another period, too
     await first.wait_answer(timeout=TIMEOUT)
     await second.wait_answer(timeout=TIMEOUT)
     done = await chat.wait_until(
@@ -87,7 +87,7 @@ async def test_one_tap_extends_once_however_often_it_is_tapped(harness):
     assert len(extensions(harness, account)) == 1
     assert harness.sandbox.state.request_counts.get(EXTEND, 0) == 1
     # Later taps of the same reminder show the same receipt and extend nothing.
-    late = await chat.click_forged(reminder.button("⏳ Extend 1 Month · $7.20").callback_data,
+    late = await chat.click_forged(reminder.button("+1 month · $7.20").callback_data,
                                    message=reminder)
     await late.wait_answer(timeout=TIMEOUT)
     assert len(extensions(harness, account)) == 1
@@ -103,7 +103,7 @@ async def test_one_tap_without_funds_offers_top_up_then_the_same_button(harness)
     until_due(harness, order_id, timedelta(days=3))
     await harness.app.reminder_job.run()
     reminder = await chat.wait_for_message(SOON, timeout=TIMEOUT)
-    await chat.click(reminder, "⏳ Extend 1 Month · $7.20")
+    await chat.click(reminder, "+1 month · $7.20")
     refused = await chat.wait_for_message("Not enough balance", timeout=TIMEOUT)
     assert refused.button("➕ Top up").callback_data.startswith("tu:t:e:")  # back here after
     harness.sandbox.state.credit_deposit(account.id, "20.00", "USDT_TRC20")
@@ -194,7 +194,8 @@ async def test_a_reminder_speaks_the_telegram_language_of_whoever_linked_the_cha
     until_due(harness, order_id, timedelta(days=3))
     assert await harness.app.reminder_job.run() == 1
     reminder = await chat.wait_for_message("Срок ваших прокси скоро истекает", timeout=TIMEOUT)
-    assert any(text.startswith("⏳ Продлить") for text in reminder.button_texts)
+    # Periods in Russian, from their days: "+1 месяц · $7.20", not "1 Month".
+    assert any(text.startswith("+1 месяц · $") for text in reminder.button_texts)
     # A choice in /settings wins over Telegram's language.
     await harness.app.repos.users.set_language(chat.user.user_id, "en")
     until_due(harness, order_id, timedelta(days=1))

@@ -32,6 +32,7 @@ from services.purchase import (
 )
 from views.catalogue import type_title
 from views.format import day, h, usd
+from views.names import country_label, period_label, rotation_label
 
 # A phone shows ten country buttons (five rows of two) without scrolling far.
 COUNTRIES_PER_PAGE = 10
@@ -67,18 +68,6 @@ def service_label(service: str) -> str:
 
 def protocol_label(protocol: str) -> str:
     return {"HTTPS": "HTTPS", "SOCKS5": "SOCKS5"}.get(protocol.upper(), h(protocol))
-
-
-def flag(code: str | None) -> str:
-    """The flag emoji of an ISO 3166 alpha-2 code, or nothing for anything else."""
-    if not code or len(code) != 2 or not code.isascii() or not code.isalpha():
-        return ""
-    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in code.upper())
-
-
-def country_label(name: str, code: str | None) -> str:
-    mark = flag(code)
-    return f"{mark} {name}" if mark else name
 
 
 def gigabytes(value: Decimal | int) -> str:
@@ -133,7 +122,7 @@ def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None
     if step == COUNTRY and sel.country_id is not None:
         country = reference.country(sel.country_id)
         if country:
-            name = country_label(h(country.name), country.code)
+            name = h(country_label(country.name, country.code))
             return _("Country: {value}").format(value=name)
     if step == SERVICE and sel.service:
         return _("Service: {value}").format(value=service_label(sel.service))
@@ -144,11 +133,11 @@ def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None
     if step == ROTATION and sel.rotation_id is not None:
         rotation = reference.rotation(sel.rotation_id)
         if rotation:
-            return _("Rotation: {value}").format(value=h(rotation.name))
+            return _("Rotation: {value}").format(value=h(rotation_label(rotation.name)))
     if step == PERIOD and sel.period_id is not None:
         period = reference.period(sel.period_id)
         if period:
-            return _("Period: {value}").format(value=h(period.name))
+            return _("Period: {value}").format(value=h(period_label(period.days, period.name)))
     if step == QUANTITY and sel.quantity is not None:
         return _("Quantity: {value}").format(value=sel.quantity)
     return None
@@ -216,16 +205,17 @@ def quote_text(quote: QuoteView) -> str:
     if quote.tarif:
         lines.append(_("Package: {value}").format(value=h(quote.tarif)))
     if quote.country:
-        name = country_label(h(quote.country), quote.country_code)
+        name = h(country_label(quote.country, quote.country_code))
         lines.append(_("Country: {value}").format(value=name))
     if quote.service:
         lines.append(_("Service: {value}").format(value=service_label(quote.service)))
     if quote.operator:
         lines.append(_("Operator: {value}").format(value=h(quote.operator)))
     if quote.rotation:
-        lines.append(_("Rotation: {value}").format(value=h(quote.rotation)))
+        lines.append(_("Rotation: {value}").format(value=h(rotation_label(quote.rotation))))
     if quote.period:
-        lines.append(_("Period: {value}").format(value=h(quote.period)))
+        period = period_label(quote.period_days, quote.period)
+        lines.append(_("Period: {value}").format(value=h(period)))
     if quote.protocol:
         lines.append(_("Protocol: {value}").format(value=protocol_label(quote.protocol)))
     if quote.tarif:
@@ -270,10 +260,11 @@ def _order_summary(order: QuoteView | Receipt) -> list[str]:
     if order.tarif:
         lines.append(_("Package: {value}").format(value=h(order.tarif)))
     if order.country:
-        name = country_label(h(order.country), order.country_code)
+        name = h(country_label(order.country, order.country_code))
         lines.append(_("Country: {value}").format(value=name))
     if order.period:
-        lines.append(_("Period: {value}").format(value=h(order.period)))
+        period = period_label(order.period_days, order.period)
+        lines.append(_("Period: {value}").format(value=h(period)))
     if order.quantity is not None and not order.tarif:
         lines.append(_("Quantity: {value}").format(value=order.quantity))
     return lines

@@ -23,6 +23,7 @@ from services.orders import (
 from views.catalogue import type_label
 from views.errors import error_text
 from views.format import h, stamp, usd
+from views.names import country_label, period_label
 
 # Telegram allows 4096 characters per message; the HTML source is always at least as
 # long as the text Telegram counts, so measuring the source keeps every chunk safe.
@@ -69,18 +70,12 @@ def status_explained(status: str) -> str:
     return texts.get(status, "")
 
 
-def flag(code: str | None) -> str:
-    """The flag emoji of an ISO alpha-2 code; nothing for anything else."""
-    if not code or len(code) != 2 or not code.isascii() or not code.isalpha():
-        return ""
-    return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.upper())
-
-
-def country_short(country: Country | None, country_id: int | None) -> str:
+def country_of(country: Country | None, country_id: int | None) -> str:
+    """An order's country as the lists show it ("🇩🇪 Германия"), plain text; "#7" when the
+    reference data no longer has it."""
     if country is None:
         return f"#{country_id}" if country_id is not None else ""
-    mark = flag(country.code)
-    return f"{mark} {h(country.code or country.name)}".strip()
+    return country_label(country.name, country.code)
 
 
 def amount_label(order: Order) -> str:
@@ -156,9 +151,9 @@ def orders_list_text(page: OrdersPage, now: datetime) -> str:
     for index, row in enumerate(page.rows, start=first + 1):
         order = row.order
         parts = [f"<b>{type_label(order.type)}</b>"]
-        country = country_short(row.country, order.country_id)
+        country = country_of(row.country, order.country_id)
         if country:
-            parts.append(country)
+            parts.append(h(country))
         parts.append(amount_label(order))
         parts.append(f"{status_icon(order.status)} {status_label(order.status)}")
         left = left_short(order.expires_at, now) if order.status == "active" else ""
@@ -182,9 +177,8 @@ def order_details_text(info: OrderInfo, now: datetime) -> str:
         _("Type: <b>{type}</b>").format(type=type_label(order.type)),
     ]
     if order.country_id is not None:
-        name = info.country.name if info.country else f"#{order.country_id}"
-        mark = flag(info.country.code) if info.country else ""
-        lines.append(_("Country: {country}").format(country=f"{mark} {h(name)}".strip()))
+        country = country_of(info.country, order.country_id)
+        lines.append(_("Country: {country}").format(country=h(country)))
     if order.type == "resident":
         lines.append(_("Traffic: {amount}").format(amount=amount_label(order)))
     else:
@@ -198,7 +192,8 @@ def order_details_text(info: OrderInfo, now: datetime) -> str:
     if order.mobile_service_type:
         lines.append(_("Mobile service: {kind}").format(kind=h(order.mobile_service_type)))
     if info.period is not None:
-        lines.append(_("Period: {period}").format(period=h(info.period.name)))
+        period = period_label(info.period.days, info.period.name)
+        lines.append(_("Period: {period}").format(period=h(period)))
     elif order.period_id is not None:
         lines.append(_("Period: #{period}").format(period=order.period_id))
     lines.append(
@@ -342,7 +337,7 @@ def extend_quote_text(quote: ExtendQuote, now: datetime) -> str:
         ]
     lines += [
         _("⏳ <b>Extend order</b> <code>{order_id}</code> by <b>{period}</b>?").format(
-            order_id=h(order.id), period=h(quote.period.name)
+            order_id=h(order.id), period=h(period_label(quote.period.days, quote.period.name))
         ),
         _("{type} · {amount}").format(type=type_label(order.type), amount=amount_label(order)),
         _("Expires now: {expiry}").format(expiry=expiry_line(order.expires_at, now)),
@@ -363,7 +358,9 @@ def extend_done_text(done: ExtendDone, now: datetime) -> str:
     if done.recovered:
         return recovered_note(done, now)
     lines = [
-        _("✅ <b>Extended</b> by {period}.").format(period=h(done.period_name)),
+        _("✅ <b>Extended</b> by {period}.").format(
+            period=h(period_label(done.period_days, done.period_name))
+        ),
         _("Charged: <b>{amount}</b>").format(amount=usd(done.charged))
         if done.charged is not None
         else _("Charged: see /transactions"),

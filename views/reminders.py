@@ -10,6 +10,7 @@ from aiogram.utils.i18n import ngettext
 
 from views.catalogue import type_label
 from views.format import h
+from views.names import country_label
 from views.orders import expiry_line
 
 
@@ -23,7 +24,7 @@ def order_line(
 ) -> str:
     parts = [f"<b>{type_label(proxy_type)}</b>"]
     if country:
-        parts.append(h(country))
+        parts.append(h(country_label(country)))
     if quantity:
         parts.append(ngettext("{n} proxy", "{n} proxies", quantity).format(n=quantity))
     parts.append(f"<code>{h(short_id(order_id))}</code>")

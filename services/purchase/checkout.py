@@ -225,6 +225,7 @@ class OrderAction:
             country=view.country,
             country_code=view.country_code,
             period=view.period,
+            period_days=view.period_days,
             tarif=view.tarif,
             status=status,
             expires_at=expires_at,

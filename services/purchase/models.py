@@ -8,12 +8,14 @@ forged button could hold and falls back to safe defaults.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from core.geo import fold, iso_code
 from proxy_api import Country, OrderRequest, ProxyApiError, ProxyType, Reference
 from services.account import API_KEY_MIN_LENGTH
 from services.catalogue import CATALOGUE, Step
@@ -316,6 +318,7 @@ class Receipt:
     country: str | None = None
     country_code: str | None = None
     period: str | None = None
+    period_days: int | None = None
     tarif: str | None = None
     status: str | None = None
     expires_at: datetime | None = None
@@ -339,6 +342,7 @@ class Receipt:
             country=data.get("country"),
             country_code=data.get("country_code"),
             period=data.get("period"),
+            period_days=_int_or_none(data.get("period_days")),
             tarif=data.get("tarif"),
             status=data.get("status"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
@@ -370,16 +374,34 @@ def parse_quantity(text: str) -> int | None:
     return number if MIN_QUANTITY <= number <= MAX_QUANTITY else None
 
 
-def _matches(country: Country, query: str) -> bool:
-    if country.code and country.code.casefold() == query:
-        return True
-    return query in country.name.casefold()
+CountryNames = Callable[[Country], Sequence[str]]
 
 
-def search_countries(countries: list[Country], query: str) -> list[Country]:
-    """Countries whose name contains ``query`` (or whose code is it); name prefixes first."""
-    query = query.strip().casefold()
-    if not query:
+def api_names(country: Country) -> tuple[str, ...]:
+    """The names of a country as the API gives them (the search's default)."""
+    return (country.name,)
+
+
+def search_countries(
+    countries: list[Country], query: str, names: CountryNames = api_names
+) -> list[Country]:
+    """Countries one of whose ``names`` contains ``query``, or whose ISO code is it; name
+    prefixes and codes first, otherwise in the API's order.
+
+    ``names`` gives the names a user may type (their language's and English: the Telegram
+    side knows which, see views/names.py). Case, accents and ё do not matter.
+    """
+    folded = fold(query)
+    if not folded:
         return list(countries)
-    found = [c for c in countries if _matches(c, query)]
-    return sorted(found, key=lambda c: not c.name.casefold().startswith(query))
+    ranked: list[tuple[bool, Country]] = []
+    for country in countries:
+        code = iso_code(country.name, country.code)
+        if code is not None and code.casefold() == folded:
+            ranked.append((True, country))
+            continue
+        candidates = [fold(name) for name in names(country)]
+        if any(folded in name for name in candidates):
+            ranked.append((any(name.startswith(folded) for name in candidates), country))
+    # sorted() is stable: within each group the API's order stays.
+    return [country for first, country in sorted(ranked, key=lambda r: not r[0])]

@@ -16,7 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from core.clock import Clock
-from proxy_api import Quote, Reference, ValidationError
+from proxy_api import Country, Quote, Reference, ValidationError
 from services.account import AccountService
 from services.errors import StaleAction
 from services.purchase.models import (
@@ -38,6 +38,7 @@ from services.purchase.models import (
     SERVICE_TYPES,
     TARIF,
     TYPE,
+    CountryNames,
     Notice,
     OrderUnresolved,
     QuoteView,
@@ -45,6 +46,7 @@ from services.purchase.models import (
     Wizard,
     WizardStep,
     _int_or_none,
+    api_names,
     parse_quantity,
     quote_of,
     search_countries,
@@ -59,10 +61,19 @@ log = logging.getLogger(__name__)
 
 
 class PurchaseService:
-    def __init__(self, accounts: AccountService, repos: Repositories, clock: Clock) -> None:
+    def __init__(
+        self,
+        accounts: AccountService,
+        repos: Repositories,
+        clock: Clock,
+        country_names: CountryNames = api_names,
+    ) -> None:
+        """``country_names``: what a typed search matches a country against (the Telegram
+        side passes the names in the user's language and English: views/names.py)."""
         self._accounts = accounts
         self._repos = repos
         self._clock = clock
+        self._country_names = country_names
 
     # -- wizard navigation --------------------------------------------------------------
 
@@ -126,7 +137,7 @@ class PurchaseService:
         if wizard.step != COUNTRY or wizard.sel.type is None:
             return await self._screen(chat_id, wizard, Notice.USE_BUTTONS)
         reference = await self._reference(chat_id, wizard.sel.type)
-        if not query or not search_countries(reference.countries, query):
+        if not query or not self._search(reference, query):
             return await self._screen(
                 chat_id, replace(wizard, search="", page=None), Notice.NO_MATCH, reference, query
             )
@@ -214,6 +225,9 @@ class PurchaseService:
             raise StaleAction
         return op
 
+    def _search(self, reference: Reference, query: str) -> list[Country]:
+        return search_countries(reference.countries, query, self._country_names)
+
     async def _reference(self, chat_id: int, proxy_type: str) -> Reference:
         api = await self._accounts.api_for(chat_id)
         return await api.get_reference(proxy_type)
@@ -278,7 +292,7 @@ class PurchaseService:
             reference = await self._reference(chat_id, wizard.sel.type)
         if step != COUNTRY:
             return WizardStep(wizard, reference=reference, notice=notice, detail=detail)
-        found = search_countries(reference.countries, wizard.search)
+        found = self._search(reference, wizard.search)
         return WizardStep(
             wizard,
             reference=reference,
