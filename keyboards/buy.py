@@ -7,7 +7,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
-from keyboards.common import BUTTON_LIMIT, cancel_button, fit, home_button
+from keyboards.common import cancel_button, fit, home_button
 from keyboards.topup import top_up_button
 from services.purchase import (
     COUNTRY,
@@ -41,9 +41,12 @@ def _mark(chosen: bool, label: str) -> str:
     return CHOSEN + label if chosen else label
 
 
-def _pick(step: str, value: object, label: str, chosen: bool) -> InlineKeyboardButton:
+def _pick(
+    step: str, value: object, label: str, chosen: bool, name: str = ""
+) -> InlineKeyboardButton:
+    """A choice; ``name`` is the part of ``label`` that is API data (shortened to fit)."""
     return InlineKeyboardButton(
-        text=fit(_mark(chosen, label)),
+        text=fit(_mark(chosen, label), name),
         callback_data=BuyCb(act="set", step=step, val=str(value)).pack(),
     )
 
@@ -73,10 +76,10 @@ def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup(inline_keyboard=rows)
     if step == COUNTRY:
         shown = country_page(screen)
-        buttons = [
-            _pick(COUNTRY, c.id, country_label(c.name, c.code), c.id == sel.country_id)
-            for c in shown.countries
-        ]
+        buttons = []
+        for c in shown.countries:
+            label = country_label(c.name, c.code)
+            buttons.append(_pick(COUNTRY, c.id, label, c.id == sel.country_id, name=label))
         rows += _rows(buttons, 2)
         rows += _pager(shown.page, shown.pages)
         if screen.wizard.search:
@@ -90,18 +93,19 @@ def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
         rows += _rows(buttons, 2)
     elif step == OPERATOR:
         buttons = [
-            _pick(OPERATOR, o.id, o.name, o.id == sel.operator_id) for o in reference.operators
+            _pick(OPERATOR, o.id, o.name, o.id == sel.operator_id, name=o.name)
+            for o in reference.operators
         ]
         rows += _rows(buttons, 2)
     elif step == ROTATION:
         buttons = [
-            _pick(ROTATION, r.id, rotation_label(r.name), r.id == sel.rotation_id)
+            _pick(ROTATION, r.id, rotation_label(r.name), r.id == sel.rotation_id, name=r.name)
             for r in reference.rotations
         ]
         rows += _rows(buttons, 2)
     elif step == PERIOD:
         buttons = [
-            _pick(PERIOD, p.id, period_label(p.days, p.name), p.id == sel.period_id)
+            _pick(PERIOD, p.id, period_label(p.days, p.name), p.id == sel.period_id, name=p.name)
             for p in reference.periods
         ]
         rows += _rows(buttons, 2)
@@ -116,10 +120,8 @@ def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
     elif step == TARIF:
         for tarif in reference.tarifs:
             chosen = tarif.id == sel.tarif_id
-            price = "" if tarif.price is None else f" · {usd(tarif.price)}"
-            # The name gives way to the price when both do not fit.
-            room = BUTTON_LIMIT - len(_mark(chosen, "")) - len(price)
-            rows.append([_pick(TARIF, tarif.id, fit(tarif.name, room) + price, chosen)])
+            label = tarif.name if tarif.price is None else f"{tarif.name} · {usd(tarif.price)}"
+            rows.append([_pick(TARIF, tarif.id, label, chosen, name=tarif.name)])
     rows.append(_back_cancel())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -8,16 +8,26 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import CancelCb, MenuCb
 from views.commands import main_menu_buttons
-from views.format import truncate
 
 # About what a phone shows of a button in a row of two; longer labels get cut off there.
 # tests/test_keyboards.py holds every button of every keyboard to it, in every language.
 BUTTON_LIMIT = 24
 
 
-def fit(label: str, limit: int = BUTTON_LIMIT) -> str:
-    """A label built from API data (a country, a package name), shortened with "…" to fit."""
-    return truncate(label, max(limit, 1))
+# Below this the name would be unreadable: then our own words are too long, and the label
+# is left as it is for tests/test_keyboards.py to catch.
+_MIN_NAME = 8
+
+
+def fit(label: str, name: str) -> str:
+    """``label`` with ``name`` in it — API data, a country or package name of any length —
+    shortened with "…" so the label fits ``BUTTON_LIMIT``. Our own words are never cut."""
+    if len(label) <= BUTTON_LIMIT or not name or name not in label:
+        return label
+    room = BUTTON_LIMIT - (len(label) - len(name))
+    if room < _MIN_NAME:
+        return label
+    return label.replace(name, name[: room - 1].rstrip() + "…", 1)
 
 
 def home_button() -> InlineKeyboardButton:

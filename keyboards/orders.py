@@ -63,7 +63,7 @@ def _order_row(index: int, row: OrderRow, now: datetime) -> str:
         label += f" {mark}" if mark else ""
     left = left_short(order.expires_at, now) if order.status == "active" else ""
     more = f"{label} · {left or status_label(order.status)}"
-    return more if len(more) <= BUTTON_LIMIT else fit(label)
+    return more if len(more) <= BUTTON_LIMIT else label
 
 
 def orders_list_keyboard(page: OrdersPage, now: datetime) -> InlineKeyboardMarkup:
@@ -166,7 +166,7 @@ def extend_periods_keyboard(order_id: str, periods: Sequence[Period]) -> InlineK
     builder = InlineKeyboardBuilder()
     for period in periods:
         builder.button(
-            text=fit(period_label(period.days, period.name)),
+            text=fit(period_label(period.days, period.name), period.name),
             callback_data=ExtendCb(order_id=order_id, period_id=period.id),
         )
     builder.adjust(2)

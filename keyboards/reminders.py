@@ -37,7 +37,7 @@ def reminder_keyboard(
             else _("⏳ Extend {period}").format(period=label)
         )
         tap = ReminderCb(action="x", reminder_id=reminder_id, period_id=period.id)
-        builder.row(InlineKeyboardButton(text=fit(text), callback_data=tap.pack()))
+        builder.row(InlineKeyboardButton(text=fit(text, label), callback_data=tap.pack()))
     row = []
     if len(order_id) <= ORDER_ID_MAX:
         row.append(InlineKeyboardButton(
@@ -92,7 +92,7 @@ def reminder_settings_keyboard(
         ))
     else:
         builder.row(InlineKeyboardButton(
-            text=_("🔔 Turn on (default times)"),
+            text=_("🔔 Turn on (defaults)"),
             callback_data=ReminderSettingsCb(action="on").pack(),
         ))
     if muted_orders:

@@ -57,15 +57,17 @@ class ExportFormat:
 
 _H, _S = Protocol.HTTPS, Protocol.SOCKS5
 
+# Labels are button texts, two to a row: "pw" (password) keeps the SOCKS5 ones within the
+# 24 characters a phone shows (tests/test_keyboards.py).
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat("ih", Layout.IP_PORT, _H, "ip:port · HTTP"),
     ExportFormat("is", Layout.IP_PORT, _S, "ip:port · SOCKS5"),
-    ExportFormat("uh", Layout.USER_PASS_AT, _H, "user:pass@ip:port · HTTP"),
-    ExportFormat("us", Layout.USER_PASS_AT, _S, "user:pass@ip:port · SOCKS5"),
-    ExportFormat("ph", Layout.IP_PORT_USER_PASS, _H, "ip:port:user:pass · HTTP"),
-    ExportFormat("ps", Layout.IP_PORT_USER_PASS, _S, "ip:port:user:pass · SOCKS5"),
-    ExportFormat("rh", Layout.URL, _H, "http://user:pass@ip:port"),
-    ExportFormat("rs", Layout.URL, _S, "socks5://user:pass@ip:port"),
+    ExportFormat("uh", Layout.USER_PASS_AT, _H, "user:pw@ip:port · HTTP"),
+    ExportFormat("us", Layout.USER_PASS_AT, _S, "user:pw@ip:port · SOCKS5"),
+    ExportFormat("ph", Layout.IP_PORT_USER_PASS, _H, "ip:port:user:pw · HTTP"),
+    ExportFormat("ps", Layout.IP_PORT_USER_PASS, _S, "ip:port:user:pw · SOCKS5"),
+    ExportFormat("rh", Layout.URL, _H, "http://user:pw@ip:port"),
+    ExportFormat("rs", Layout.URL, _S, "socks5://user:pw@ip:port"),
     ExportFormat("csv", Layout.CSV, None, "CSV (all fields)"),
 )
 FORMATS_BY_CODE: dict[str, ExportFormat] = {f.code: f for f in FORMATS}

@@ -1,4 +1,5 @@
-"""Every CallbackData factory, packed with its worst-case values, fits Telegram's 64 bytes."""
+"""Every CallbackData factory, packed with its worst-case values, fits Telegram's 64 bytes;
+every button label fits a phone (24 characters) in every language."""
 
 from __future__ import annotations
 
@@ -190,3 +191,320 @@ def test_every_factory_is_checked_here() -> None:
     ]
     unchecked = [name for name in factories if f"assert_fits({name}(" not in source]
     assert not unchecked, f"add a worst case for {unchecked}"
+
+
+# -- labels fit a phone -------------------------------------------------------------------
+#
+# A phone shows about 24 characters of a button in a row of two; a longer label is cut
+# ("user:pass@ip:port · SOC…"). Every keyboard factory is built below with the longest
+# values it meets in practice — the sandbox's whole reference data, six-figure prices,
+# four-digit quantities and page numbers, every status and type — and with API names far
+# longer than any real one (those are shortened with "…"), in every language.
+
+CHOSEN_ALL = ("country", "service", "operator", "rotation", "period", "quantity", "protocol",
+              "tarif")
+
+
+def _sandbox_references() -> dict:
+    from proxy_api import Reference
+    from sandbox.seed import CATALOGS
+
+    return {
+        proxy_type: Reference.model_validate({
+            "countries": [{"id": c.id, "name": c.name} for c in catalog.countries],
+            "periods": [{"id": p.id, "name": p.name, "days": p.days} for p in catalog.periods],
+            "operators": [{"id": o.id, "name": o.name} for o in catalog.operators],
+            "rotations": [{"id": r.id, "name": r.name} for r in catalog.rotations],
+            "tarifs": [
+                {"id": t.id, "name": t.name, "price": str(t.price), "traffic": t.traffic_gb}
+                for t in catalog.tarifs
+            ],
+        })
+        for proxy_type, catalog in CATALOGS.items()
+    }
+
+
+def _long_reference():
+    from proxy_api import Reference
+
+    long = "Lorem ipsum dolor sit amet consectetur " * 3
+    return Reference.model_validate({
+        "countries": [
+            {"id": 1, "name": long},
+            {"id": 2, "name": "South Georgia & South Sandwich Islands"},
+            {"id": 3, "name": "Saint Vincent and the Grenadines"},
+        ],
+        "periods": [
+            {"id": 1, "name": long, "days": None},
+            {"id": 2, "name": "x", "days": 330},
+            {"id": 3, "name": "x", "days": 3650},
+            {"id": 4, "name": "x", "days": 364},
+        ],
+        "operators": [{"id": 1, "name": long}],
+        "rotations": [{"id": 1, "name": long}, {"id": 2, "name": "Every 1440 min"},
+                      {"id": 3, "name": "Every 59 min"}],
+        "tarifs": [{"id": 1, "name": long, "price": "99999.99", "traffic": "1000"},
+                   {"id": 2, "name": long}],
+    })
+
+
+def _wizard_markups() -> list:
+    from decimal import Decimal
+
+    from keyboards.buy import (
+        coupon_prompt_keyboard,
+        insufficient_keyboard,
+        not_placed_keyboard,
+        placing_keyboard,
+        purchase_failed_keyboard,
+        quote_keyboard,
+        receipt_keyboard,
+        screen_keyboard,
+        unresolved_keyboard,
+    )
+    from keyboards.callbacks import ORDER_ID_MAX
+    from services.purchase import (
+        FLOWS,
+        MAX_QUANTITY,
+        SERVICE_TYPES,
+        TYPE,
+        QuoteView,
+        Selection,
+        Wizard,
+        WizardStep,
+    )
+
+    op_id = "f" * 32
+    markups: list = []
+    references = _sandbox_references()
+    for proxy_type, reference in [*references.items(), ("mobile", _long_reference())]:
+        steps = FLOWS[proxy_type]
+        for step in (TYPE, *steps):
+            options = {
+                "country": [c.id for c in reference.countries],
+                "service": list(SERVICE_TYPES),
+                "operator": [o.id for o in reference.operators],
+                "rotation": [r.id for r in reference.rotations],
+                "period": [p.id for p in reference.periods],
+                "quantity": [1, MAX_QUANTITY],
+                "protocol": ["HTTPS", "SOCKS5"],
+                "tarif": [t.id for t in reference.tarifs],
+            }.get(step, [proxy_type])
+            for value in [None, *options]:  # nothing chosen yet, then each choice ✅
+                sel = Selection(type=proxy_type)
+                field = {"country": "country_id", "operator": "operator_id",
+                         "rotation": "rotation_id", "period": "period_id",
+                         "tarif": "tarif_id"}.get(step, step)
+                if value is not None and step != TYPE:
+                    setattr(sel, field, value)
+                for search in ("", "s" * 40):
+                    wizard = Wizard(step=step, sel=sel, search=search, page=10**6)
+                    countries = tuple(reference.countries) * 400  # a pager of 1000 pages
+                    markups.append(screen_keyboard(WizardStep(wizard, reference, countries)))
+        for affordable in (True, False):
+            for coupon in (None, "SAVE10"):
+                quote = QuoteView(
+                    op_id=op_id, type=proxy_type, total=Decimal("99999.99"),
+                    balance=Decimal("100000") if affordable else Decimal("0"), coupon=coupon,
+                )
+                markups.append(quote_keyboard(quote))
+    markups += [
+        coupon_prompt_keyboard(),
+        insufficient_keyboard(op_id),
+        not_placed_keyboard(op_id),
+        placing_keyboard(op_id),
+        purchase_failed_keyboard(),
+        receipt_keyboard("c" * ORDER_ID_MAX),
+        unresolved_keyboard(op_id),
+    ]
+    return markups
+
+
+def _orders_markups() -> list:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from keyboards.callbacks import ORDER_ID_MAX, OrdersCb
+    from keyboards.orders import (
+        back_to_order_keyboard,
+        credentials_keyboard,
+        download_keyboard,
+        extend_confirm_keyboard,
+        extend_done_keyboard,
+        extend_failed_keyboard,
+        extend_periods_keyboard,
+        extend_unclear_keyboard,
+        order_details_keyboard,
+        orders_list_keyboard,
+        type_picker_keyboard,
+    )
+    from proxy_api import Country, InsufficientFunds, OrderDetails, Protocol, ServerError
+    from services.orders import (
+        STATUS_FILTERS,
+        TYPE_FILTERS,
+        ExtendFailed,
+        ExtendQuote,
+        OrderInfo,
+        OrderRow,
+        OrdersPage,
+    )
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    order_id = "c" * ORDER_ID_MAX
+    countries = [
+        Country(id=1, name="United Kingdom"),
+        Country(id=2, name="Lorem ipsum dolor sit amet " * 4),
+        None,
+    ]
+    def details(proxy_type: str, status: str, expires: timedelta) -> OrderDetails:
+        return OrderDetails.model_validate({
+            "id": order_id, "type": proxy_type, "status": status,
+            "quantity": 1000, "chargedAmount": "99999.99", "countryId": 1,
+            "periodId": 1, "createdAt": now.isoformat(),
+            "expiresAt": (now + expires).isoformat(),
+        })
+
+    markups: list = []
+    for proxy_type in TYPE_FILTERS:
+        for status in STATUS_FILTERS:
+            for expires in (timedelta(days=3650), timedelta(hours=23), -timedelta(days=1)):
+                order = details(proxy_type, status, expires)
+                rows = [OrderRow(order, country) for country in countries]
+                page = OrdersPage(rows * 2, 9999, 9999, 99999, status, proxy_type)
+                markups.append(orders_list_keyboard(page, now))
+                for country in countries:
+                    info = OrderInfo(order, country, None)
+                    back = OrdersCb(page=9999, status=status, type=proxy_type)
+                    markups.append(order_details_keyboard(info, back))
+        markups.append(type_picker_keyboard("", proxy_type))
+    markups.append(type_picker_keyboard("", ""))
+    for protocol in Protocol:
+        markups.append(credentials_keyboard(order_id, protocol))
+    markups.append(download_keyboard(order_id))
+    active = details("mobile", "active", timedelta(days=1))
+    for reference in [*_sandbox_references().values(), _long_reference()]:
+        markups.append(extend_periods_keyboard(order_id, reference.periods))
+        for period in reference.periods:
+            info = OrderInfo(active, None, period)
+            quote = ExtendQuote("x" * 16, info, period, Decimal("99999.99"))
+            markups.append(extend_confirm_keyboard(quote))
+    for cause in (InsufficientFunds("no money"), ServerError("down")):
+        markups.append(extend_failed_keyboard(ExtendFailed(order_id, "x" * 16, cause)))
+    markups += [
+        extend_done_keyboard(order_id),
+        extend_unclear_keyboard("x" * 16, order_id),
+        back_to_order_keyboard(order_id),
+    ]
+    return markups
+
+
+def _other_markups() -> list:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from bot.i18n import LANGUAGES
+    from keyboards.account import (
+        TX_KINDS,
+        balance_keyboard,
+        language_keyboard,
+        logout_confirm_keyboard,
+        settings_keyboard,
+        transactions_keyboard,
+    )
+    from keyboards.callbacks import ORDER_ID_MAX
+    from keyboards.common import main_menu, only_cancel, only_home
+    from keyboards.deposit import (
+        address_keyboard,
+        assets_keyboard,
+        coins_keyboard,
+        how_keyboard,
+        networks_keyboard,
+    )
+    from keyboards.reminders import (
+        OFFSET_PRESETS,
+        muted_keyboard,
+        muted_orders_keyboard,
+        reminder_keyboard,
+        reminder_settings_keyboard,
+    )
+    from keyboards.topup import KIND_CODES, arrival_keyboard
+    from services.deposits import ASSETS, networks_of
+
+    order_id = "c" * ORDER_ID_MAX
+    markups: list = [
+        main_menu(True),
+        main_menu(False),
+        only_cancel(),
+        only_home(),
+        balance_keyboard(),
+        logout_confirm_keyboard(),
+        settings_keyboard(True),
+        settings_keyboard(False),
+        assets_keyboard(),
+        coins_keyboard(),
+        how_keyboard(),
+        muted_orders_keyboard([order_id, "c" * 200]),
+    ]
+    markups += [language_keyboard(code) for code in LANGUAGES]
+    markups += [transactions_keyboard(9999, 9999, kind) for kind in TX_KINDS]
+    for asset in ASSETS:
+        markups.append(networks_keyboard(asset))
+        markups += [address_keyboard(option) for option in networks_of(asset)]
+    for reference in [*_sandbox_references().values(), _long_reference()]:
+        for price in (Decimal("99999.99"), None):
+            periods = [(period, price) for period in reference.periods]
+            markups.append(reminder_keyboard(2**63 - 1, order_id, periods))
+    for muted in (True, False):
+        markups.append(muted_keyboard(2**63 - 1, order_id, muted))
+    odd = [timedelta(days=30), timedelta(hours=23), timedelta(minutes=59)]
+    for offsets in ([], list(OFFSET_PRESETS), odd):
+        markups.append(reminder_settings_keyboard(offsets, 9999))
+    for kind in KIND_CODES:
+        markups.append(arrival_keyboard(("x" * 32, kind)))
+    return markups
+
+
+def _all_markups() -> list:
+    return [*_wizard_markups(), *_orders_markups(), *_other_markups()]
+
+
+def test_every_button_label_fits_a_phone_in_every_language() -> None:
+    from bot.i18n import LANGUAGES, build_i18n
+    from keyboards.common import BUTTON_LIMIT
+
+    i18n = build_i18n()
+    too_long: dict[str, str] = {}
+    for language in LANGUAGES:
+        with i18n.context(), i18n.use_locale(language):
+            markups = _all_markups()
+        assert len(markups) > 500
+        for markup in markups:
+            for row in markup.inline_keyboard:
+                for button in row:
+                    if len(button.text) > BUTTON_LIMIT:
+                        too_long.setdefault(button.text, language)
+                    assert button.text.strip(), "a button without a label"
+    assert not too_long, f"longer than {BUTTON_LIMIT} characters: " + "\n".join(
+        f"{language}: {text!r} ({len(text)})" for text, language in too_long.items()
+    )
+
+
+def test_every_keyboard_factory_is_measured_here() -> None:
+    import inspect
+    import pkgutil
+    from importlib import import_module
+    from pathlib import Path
+
+    import keyboards
+
+    measured = Path(__file__).read_text().split("# -- labels fit a phone")[1]
+    unmeasured = []
+    for info in pkgutil.iter_modules(keyboards.__path__):
+        module = import_module(f"keyboards.{info.name}")
+        for name, obj in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(obj):
+                continue
+            builds_markup = "InlineKeyboardMarkup" in str(inspect.signature(obj).return_annotation)
+            if obj.__module__ == module.__name__ and builds_markup and f"{name}(" not in measured:
+                unmeasured.append(f"{module.__name__}.{name}")
+    assert not unmeasured, f"build these in _all_markups: {unmeasured}"
