@@ -100,6 +100,13 @@ async def test_balance_command_and_refresh(harness):
     await chat.send("/balance")
     screen = await chat.wait_for_message("Balance")
     assert "$12.34" in screen.text and account.email in screen.text
+    # The masked key is plain text: in <code> a tap would copy the useless "****…N3p4".
+    assert f"API key: {account.masked_api_key}\n" in screen.html
+    await chat.send("/settings")
+    settings = await chat.wait_for_message("Settings")
+    assert f"Linked account: {account.email} ({account.masked_api_key})" in settings.html
+    await chat.send("/balance")
+    screen = await chat.wait_for_message("Balance")
     harness.sandbox.state.credit_deposit(account.id, Decimal("0.66"), "BTC")
     await chat.click(screen, "Refresh")
     refreshed = await chat.wait_for_message("$13.00")

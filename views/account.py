@@ -65,7 +65,8 @@ def account_text(account: Account) -> str:
     if account.name:
         lines.append(_("Name: {name}").format(name=h(account.name)))
     if account.api_key_masked:
-        lines.append(_("API key: <code>{key}</code>").format(key=h(account.api_key_masked)))
+        # Plain text: in <code> a tap would copy the useless masked string.
+        lines.append(_("API key: {key}").format(key=h(account.api_key_masked)))
     lines.append(_("Member since: {date}").format(date=stamp(account.created_at)[:10]))
     return "\n".join(lines)
 
@@ -102,7 +103,7 @@ def settings_text(language: str, masked_key: str | None, email: str | None) -> s
     lines.append(_("Language: {language}").format(language=LANGUAGES.get(language, language)))
     if masked_key or email:
         lines.append(
-            _("Linked account: {email} (<code>{key}</code>)").format(
+            _("Linked account: {email} ({key})").format(
                 email=h(email or "—"), key=h(masked_key or "…")
             )
         )
