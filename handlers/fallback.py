@@ -9,13 +9,16 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from keyboards.common import main_menu
+from keyboards.common import main_menu, only_home
 from services.account import AccountService
 from views.ui import chat_id_of, show
 
 
 async def unknown_command(message: Message) -> None:
-    await message.answer(_("🤔 I don't know that command. Send /help to see what I can do."))
+    await message.answer(
+        _("🤔 I don't know that command. Send /help to see what I can do."),
+        reply_markup=only_home(),
+    )
 
 
 async def stray_text(message: Message, accounts: AccountService) -> None:
@@ -27,7 +30,8 @@ async def stray_text(message: Message, accounts: AccountService) -> None:
 
 async def stray_content(message: Message) -> None:
     await message.answer(
-        _("🙂 I only understand text and buttons. Send /help to see what I can do.")
+        _("🙂 I only understand text and buttons. Send /help to see what I can do."),
+        reply_markup=only_home(),
     )
 
 

@@ -176,16 +176,34 @@ async def test_bad_input_gets_short_hints_and_never_an_error(harness, caplog):
     caplog.set_level(logging.WARNING)
     chat, _ = await harness.linked_chat()
     await chat.send("/frobnicate")
-    await chat.wait_for_message("don't know that command")
+    answer = await chat.wait_for_message("don't know that command")
+    assert answer.button_texts == ["🏠 Menu"], "never a dead end"
     await chat.send_sticker()
-    await chat.wait_for_message("only understand text")
+    answer = await chat.wait_for_message("only understand text")
+    assert answer.button_texts == ["🏠 Menu"]
+    await chat.click(answer, "🏠 Menu")
+    await chat.wait_for_message(lambda m: "m:buy" in [b.callback_data for b in m.flat_buttons])
     await chat.send_photo()
-    await chat.wait_for_message("only understand text")
+    answer = await chat.wait_for_message("only understand text")
+    assert answer.button_texts == ["🏠 Menu"]
     await chat.send("x" * 4096)
     await chat.wait_for_message("didn't get that")
     await chat.send("hello there")
     await chat.wait_for_message("didn't get that")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_sticker_or_unknown_command_gets_the_menu_button_in_russian_too(harness):
+    chat = await harness.private_chat(language_code="ru")
+    await chat.send("/frobnicate")
+    answer = await chat.wait_for_message(lambda m: m.buttons)
+    assert answer.button_texts == ["🏠 Меню"]
+    await chat.send_sticker()
+    answer = await chat.wait_for_message(lambda m: m.buttons)
+    assert answer.button_texts == ["🏠 Меню"]
+    await chat.click(answer, "🏠 Меню")
+    # Not linked: the menu offers to link a key.
+    await chat.wait_for_message(lambda m: "m:link" in [b.callback_data for b in m.flat_buttons])
 
 
 async def test_forged_and_stale_buttons_get_a_fresh_menu(harness):
