@@ -13,11 +13,17 @@ from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from handlers.states import LinkKey
+from keyboards.account import link_help_keyboard
 from keyboards.common import main_menu, only_cancel
 from proxy_api import AuthError, ProxyApiError
-from services.account import AccountService, contains_api_key, extract_api_key
+from services.account import (
+    AccountService,
+    contains_api_key,
+    could_be_api_key,
+    extract_api_key,
+)
 from services.key_checks import KeyCheckLimiter
-from views.account import link_error_text, linked_text
+from views.account import link_error_text, linked_text, not_a_key_text
 from views.errors import error_text
 from views.ui import working
 
@@ -50,6 +56,12 @@ async def key_received(
     message: Message, state: FSMContext, accounts: AccountService, key_checks: KeyCheckLimiter
 ) -> None:
     await _process_key(message, state, accounts, key_checks, asked=True)
+
+
+async def not_a_key(message: Message) -> None:
+    """Text sent while a key is awaited that clearly is not one (a question, a greeting):
+    it stays in the chat, and the answer says how to find the key."""
+    await message.answer(not_a_key_text(), reply_markup=link_help_keyboard())
 
 
 async def key_out_of_the_blue(
@@ -131,8 +143,15 @@ def setup() -> Router:
     router.message.register(key_in_group, in_group, has_key)
     router.edited_message.register(key_in_group, in_group, has_key)
     # Keys are only ever taken in a private chat (handlers/policies.py).
+    # Only what could be a key is deleted and tried; a question is kept and answered.
     router.message.register(
         key_received,
+        StateFilter(LinkKey.waiting_key), F.text, ~F.text.startswith("/"),
+        F.text.func(could_be_api_key),
+        flags={"chat": "private"},
+    )
+    router.message.register(
+        not_a_key,
         StateFilter(LinkKey.waiting_key), F.text, ~F.text.startswith("/"),
         flags={"chat": "private"},
     )

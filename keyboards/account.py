@@ -6,7 +6,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from core.languages import LANGUAGES
 from keyboards.callbacks import MenuCb, ReminderSettingsCb, SettingsCb, TxPageCb
-from keyboards.common import home_button
+from keyboards.common import cancel_button, home_button
 
 TX_KINDS = ("", "deposit", "purchase", "refund", "adjustment")
 
@@ -20,6 +20,14 @@ def tx_kind_label(kind: str) -> str:
         "adjustment": _("Adjustments"),
     }
     return labels[kind]
+
+
+def link_help_keyboard() -> InlineKeyboardMarkup:
+    """While a key is awaited: help, or stop waiting."""
+    help_button = InlineKeyboardButton(
+        text=_("❓ Help"), callback_data=MenuCb(action="help").pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[help_button, cancel_button()]])
 
 
 def balance_keyboard() -> InlineKeyboardMarkup:

@@ -42,11 +42,29 @@ def contains_api_key(text: str | None) -> bool:
     return bool(text) and any(looks_like_api_key(word) for word in text.split())
 
 
+# What a Bearer token may be made of (RFC 6750's b64token): a key cannot hold anything else.
+_TOKEN_ALPHABET = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+# The shortest token the bot tries as a key when it asked for one (extract_api_key).
+_ASKED_MIN_LENGTH = 8
+
+
+def could_be_api_key(text: str | None) -> bool:
+    """Whether a message sent while the bot waits for a key might be one (then it is deleted
+    and tried), or clearly is not: words with spaces ("how do I buy proxies?"), something
+    short ("hi"), letters no key has ("привет", "help!"). That is left in the chat."""
+    if contains_api_key(text):
+        return True
+    token = (text or "").strip()
+    if not token or any(c.isspace() for c in token):
+        return False
+    return len(token) >= _ASKED_MIN_LENGTH and bool(_TOKEN_ALPHABET.match(token))
+
+
 def extract_api_key(text: str | None, *, asked: bool) -> str | None:
     """The key in a message. When the bot asked for one, any single token is tried: the API
     decides, so a key of a shape we did not foresee can still be linked."""
     token = (text or "").strip()
-    if asked and 8 <= len(token) <= 256 and token.isprintable() and not any(
+    if asked and _ASKED_MIN_LENGTH <= len(token) <= 256 and token.isprintable() and not any(
         c.isspace() for c in token
     ):
         return token

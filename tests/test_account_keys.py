@@ -7,6 +7,7 @@ import pytest
 from services.account import (
     API_KEY_MIN_LENGTH,
     contains_api_key,
+    could_be_api_key,
     extract_api_key,
     looks_like_api_key,
 )
@@ -117,3 +118,47 @@ def test_when_asked_odd_tokens_are_not_tried(text: str | None) -> None:
 def test_unasked_plain_text_gives_no_key() -> None:
     assert extract_api_key("hello there", asked=False) is None
     assert extract_api_key(None, asked=False) is None
+
+
+# -- while the bot waits for a key: delete only what could be one -------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        KEY,
+        OTHER_KEY,
+        f"  {KEY}\n",
+        f"here it is: {KEY}",  # a key in a sentence
+        "shortkey1",  # a shape we did not foresee: the API decides
+        "abcdefgh",
+        "Zm9vYmFy+/Zm9vYmFy==",  # base64
+        "lower-case-only-word",
+        "x" * 300,  # too long to try, but it still must not stay in the chat
+    ],
+)
+def test_anything_that_could_be_a_key_is_treated_as_one(text: str) -> None:
+    assert could_be_api_key(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "   ",
+        "hello, how do I buy proxies?",
+        "where do I find the key",
+        "hi",
+        "hello",
+        "seven77",  # shorter than any key tried
+        "привет",
+        "ключ?",
+        "help!",
+        "what?!?!?!",
+        "👍👍👍👍👍👍👍👍",
+        "tab\there12345",
+    ],
+)
+def test_what_clearly_is_no_key_is_not(text: str | None) -> None:
+    assert not could_be_api_key(text)

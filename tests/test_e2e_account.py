@@ -49,6 +49,42 @@ async def test_bad_key_is_refused_deleted_and_nothing_stored(harness):
     await chat.wait_for_message("linked")
 
 
+async def test_a_question_while_a_key_is_awaited_is_kept_and_answered(harness):
+    chat = await harness.private_chat()
+    await chat.send("/start")
+    await chat.wait_for_message("API key")
+    question = await chat.send("hello, how do I buy proxies?")
+    reply = await chat.wait_for_message("not an API key")
+    assert "Dashboard → API keys" in reply.text
+    assert question.message_id not in chat.deleted_ids, "a question is not a secret"
+    assert {b.callback_data for b in reply.flat_buttons} == {"m:help", "x:"}
+    assert harness.sandbox.state.request_counts.get("GET /account", 0) == 0  # not tried
+
+    # Something that could be a key is still deleted and tried, and a key still links.
+    maybe = await chat.send("notarealkey123")
+    await chat.wait_for_message("does not know this key")
+    await chat.wait_for_deletion(maybe)
+    account = harness.new_account()
+    await chat.send(account.api_key)
+    await chat.wait_for_message("linked")
+
+
+async def test_a_russian_greeting_while_a_key_is_awaited_is_kept(harness):
+    chat = await harness.private_chat(language_code="ru")
+    await chat.send("/start")
+    await chat.wait_for_message(lambda m: "x:" in [b.callback_data for b in m.flat_buttons])
+    greeting = await chat.send("привет")
+    reply = await chat.wait_for_message("Это не API-ключ")
+    assert reply.button_texts == ["❓ Помощь", "✖️ Отмена"]
+    assert greeting.message_id not in chat.deleted_ids
+    await chat.click(reply, "❓ Помощь")
+    await chat.wait_for_message("/buy")
+    # Still waiting for the key after reading the help.
+    sent = await chat.send(harness.new_account().api_key)
+    await chat.wait_for_message(lambda m: "m:buy" in [b.callback_data for b in m.flat_buttons])
+    await chat.wait_for_deletion(sent)
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [({"banned": True}, "banned"), ({"verified": False}, "not verified")],

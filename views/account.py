@@ -41,6 +41,15 @@ def link_prompt_text() -> str:
     )
 
 
+def not_a_key_text() -> str:
+    return _(
+        "🤔 That is not an API key, so I left your message as it is.\n\n"
+        "The key is one long word of letters and digits. Copy it from your dashboard "
+        "(<b>1001proxy.io → Dashboard → API keys</b>) and paste it here: I delete it at "
+        "once. /help lists everything I can do."
+    )
+
+
 def link_error_text(exc: ProxyApiError) -> str:
     if isinstance(exc, InvalidApiKey | Unauthorized):
         return _(
