@@ -27,6 +27,7 @@ from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
 from bot.reminder_job import ReminderJob
+from bot.screens import OpenerMiddleware, ScreenRecorder
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
@@ -35,6 +36,7 @@ from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
 from handlers import build_root_router
 from handlers.errors import track_handlers
+from handlers.group_admins import GroupAdmins
 from handlers.policies import enforce_policies
 from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
@@ -224,6 +226,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
     bot.session.middleware(RetryAfterMiddleware(clock))
+    # Who opened each screen in a group, so nobody else's tap changes it.
+    bot.session.middleware(ScreenRecorder(repos.groups))
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
         events_isolation=DisabledEventIsolation(),
@@ -246,8 +250,10 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     paid_notices = PaidActionNotifier(bot, i18n, repos, runner, checkout, orders, clock)
     dispatcher["paid_notices"] = paid_notices
     dispatcher["membership"] = membership
+    dispatcher["group_admins"] = GroupAdmins(bot, clock)
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
+    dispatcher.update.outer_middleware(OpenerMiddleware())
     language = UserLanguageMiddleware(i18n, repos.users)
     language.setup(dispatcher)
     throttle = Throttle(

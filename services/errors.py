@@ -21,3 +21,28 @@ class StaleAction(BotError):
 
 class AlreadyProcessing(BotError):
     """The same money-moving request is already in flight."""
+
+
+class GroupRefusal(BotError):
+    """A tap refused in a group. The screen belongs to someone else (or to everyone), so it
+    stays as it is: the refusal is the tapper's alert instead."""
+
+
+class AdminsOnly(GroupRefusal):
+    """Only the group's current administrators may spend its money."""
+
+
+class NotYourMenu(GroupRefusal):
+    """A tap on a screen someone else opened in the group."""
+
+    def __init__(self, owner_name: str) -> None:
+        super().__init__(owner_name)
+        self.owner_name = owner_name
+
+
+class RelinkNeeded(GroupRefusal):
+    """The admin who linked the group's key is no longer one: an admin must /link again."""
+
+
+class AdminCheckFailed(GroupRefusal):
+    """Telegram could not say whether the user is an administrator: nothing is spent."""
