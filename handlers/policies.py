@@ -100,9 +100,9 @@ async def _admins(value: str, event: TelegramObject, data: dict[str, Any]) -> Bo
     link = await repos.chats.get(chat.id)
     # The key was entrusted to the group by one admin; once they are not one any more,
     # a current admin must link it again before anything more is bought with it.
-    if link is not None and link.is_linked and link.linked_by not in (None, user.id):
-        if not await admins.is_admin(chat.id, link.linked_by):
-            return RelinkNeeded()
+    linker = link.linked_by if link is not None and link.is_linked else None
+    if linker not in (None, user.id) and not await admins.is_admin(chat.id, linker):
+        return RelinkNeeded()
     return None
 
 
