@@ -149,3 +149,46 @@ def lose_order_answers(harness, deliver: bool = True) -> LoseOrderAnswers:
 
 def restore_transport(harness, lossy: LoseOrderAnswers) -> None:
     harness.app.http._transport = lossy.inner
+
+
+# -- groups -------------------------------------------------------------------------------
+
+_group_ids = iter(range(-1001000000100, -1001000100000, -1))
+
+
+class Team:
+    """A group with an owner (admin), a second admin and a plain member, each seen from
+    their own handle; the group's key linked (see `team`)."""
+
+    def __init__(self, harness, group, owner, admin, member, account) -> None:
+        self.harness = harness
+        self.group = group
+        self.owner_user, self.admin_user, self.member_user = owner, admin, member
+        self.owner = group.member(owner)
+        self.admin = group.member(admin)
+        self.member = group.member(member)
+        self.account = account
+
+    @property
+    def chat_id(self) -> int:
+        return self.group.chat_id
+
+
+async def team(harness, balance: Decimal = Decimal("100.00"), *, link: bool = True) -> Team:
+    """A supergroup with the bot in it and, unless ``link=False``, the owner's key linked to
+    it directly through the account service (tests of /link itself use the deep link)."""
+    tg = harness.tg
+    base = next(_user_ids_for_teams)
+    owner = tg.user(base, "Olga", username=f"olga{base}")
+    admin = tg.user(base + 1, "Artem", username=f"artem{base}")
+    member = tg.user(base + 2, "Mila", username=f"mila{base}")
+    group = tg.group(next(_group_ids), "Team", owner=owner, admins=(admin,))
+    group.member(member)
+    account = harness.new_account(balance)
+    if link:
+        accounts = harness.app.dispatcher["accounts"]
+        await accounts.link(group.chat_id, owner.user_id, account.api_key)
+    return Team(harness, group, owner, admin, member, account)
+
+
+_user_ids_for_teams = iter(range(700_000, 10_000_000, 10))
