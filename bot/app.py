@@ -42,6 +42,7 @@ from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
+from services.groups import GroupService
 from services.key_checks import KeyCheckLimiter
 from services.membership import ChatMembership
 from services.orders import ExtendAction, OrdersService
@@ -251,6 +252,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher["paid_notices"] = paid_notices
     dispatcher["membership"] = membership
     dispatcher["group_admins"] = GroupAdmins(bot, clock)
+    dispatcher["groups"] = GroupService(repos)
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
     dispatcher.update.outer_middleware(OpenerMiddleware())

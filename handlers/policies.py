@@ -19,6 +19,12 @@ Available policies (flag → values):
   group only a current administrator (the creator, or an admin who may manage the chat),
   asked of Telegram on this very tap (`GroupAdmins`, ``fresh=True``), and only while the
   admin who linked the group's key still is one (else an admin must /link again).
+- ``"who": "managers"`` — changes the chat's settings (reminders, who sees credentials,
+  the key): in a group any current administrator, asked of Telegram on this tap.
+- ``"secret": "credentials"`` — shows proxy credentials or files. In a group whose
+  credentials are for admins only (the default, see storage/groups.py) only a current
+  administrator may (and the handler delivers to their private chat); in a group that
+  shares them with everyone, anyone.
 - ``"menu": "owner"`` (the default of every button in a group) — a screen someone opened
   in a group answers only their taps; anyone else gets an alert naming the owner.
   ``"menu": "shared"`` — for screens that belong to the whole group (a request waiting
@@ -51,12 +57,14 @@ from handlers.group_admins import GroupAdmins
 from services.errors import (
     AdminsOnly,
     BotError,
+    CredentialsAdminsOnly,
     GroupRefusal,
+    ManagersOnly,
     NotYourMenu,
     PrivateChatOnly,
     RelinkNeeded,
 )
-from storage import Repositories
+from services.groups import GroupService
 from views.errors import error_text
 
 # What a check is given: the declared value, the event and aiogram's context data
@@ -90,19 +98,34 @@ async def _chat_is(value: str, event: TelegramObject, data: dict[str, Any]) -> B
 
 async def _admins(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
     if not in_group(data):
-        return None  # a private chat's money is its owner's
+        return None  # a private chat's money and settings are its owner's
     chat: Chat = data["event_chat"]
     user: User | None = data.get("event_from_user")
     admins: GroupAdmins = data["group_admins"]
     if user is None or not await admins.is_admin(chat.id, user.id, fresh=True):
-        return AdminsOnly()
-    repos: Repositories = data["repos"]
-    link = await repos.chats.get(chat.id)
+        return AdminsOnly() if value == "admins" else ManagersOnly()
+    if value == "managers":
+        return None
+    groups: GroupService = data["groups"]
     # The key was entrusted to the group by one admin; once they are not one any more,
     # a current admin must link it again before anything more is bought with it.
-    linker = link.linked_by if link is not None and link.is_linked else None
+    linker = await groups.key_linked_by(chat.id)
     if linker not in (None, user.id) and not await admins.is_admin(chat.id, linker):
         return RelinkNeeded()
+    return None
+
+
+async def _secret(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
+    if not in_group(data):
+        return None
+    chat: Chat = data["event_chat"]
+    groups: GroupService = data["groups"]
+    if await groups.credentials_for_everyone(chat.id):
+        return None
+    user: User | None = data.get("event_from_user")
+    admins: GroupAdmins = data["group_admins"]
+    if user is None or not await admins.is_admin(chat.id, user.id, fresh=True):
+        return CredentialsAdminsOnly()
     return None
 
 
@@ -112,8 +135,8 @@ async def _menu(value: str, event: TelegramObject, data: dict[str, Any]) -> BotE
     message = event.message
     if message is None or isinstance(message, InaccessibleMessage):
         return None
-    repos: Repositories = data["repos"]
-    owner = await repos.groups.screen_owner(message.chat.id, message.message_id)
+    groups: GroupService = data["groups"]
+    owner = await groups.screen_owner(message.chat.id, message.message_id)
     if owner is None or owner.user_id == event.from_user.id:
         return None  # nobody's (a reminder, a request) or the tapper's own
     return NotYourMenu(owner.name)
@@ -122,7 +145,8 @@ async def _menu(value: str, event: TelegramObject, data: dict[str, Any]) -> BotE
 POLICIES: tuple[Policy, ...] = (
     Policy("chat", frozenset({"private"}), _chat_is),
     Policy("menu", frozenset({"owner", "shared"}), _menu, default="owner"),
-    Policy("who", frozenset({"admins"}), _admins),
+    Policy("who", frozenset({"admins", "managers"}), _admins),
+    Policy("secret", frozenset({"credentials"}), _secret),
 )
 
 

@@ -32,6 +32,18 @@ class AdminsOnly(GroupRefusal):
     """Only the group's current administrators may spend its money."""
 
 
+class ManagersOnly(GroupRefusal):
+    """Only the group's current administrators may change its settings."""
+
+
+class CredentialsAdminsOnly(GroupRefusal):
+    """The group shows credentials to its administrators only."""
+
+
+class CredentialsNeedPrivateChat(GroupRefusal):
+    """The admin never opened a private chat with the bot, so credentials cannot go there."""
+
+
 class NotYourMenu(GroupRefusal):
     """A tap on a screen someone else opened in the group."""
 

@@ -24,6 +24,13 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, domain.AdminsOnly):
         return _("🔐 Only the group's admins can spend its money. "
                  "Members can ask for a purchase with \"Request approval\".")
+    if isinstance(exc, domain.ManagersOnly):
+        return _("🔐 Only the group's admins can change this.")
+    if isinstance(exc, domain.CredentialsAdminsOnly):
+        return _("🔐 In this group only admins can see proxy credentials and files.")
+    if isinstance(exc, domain.CredentialsNeedPrivateChat):
+        return _("📬 Credentials are sent privately, but you have not started a chat with me "
+                 "yet. Open a private chat with me, press Start, then tap again.")
     if isinstance(exc, domain.RelinkNeeded):
         return _("🔑 The admin who linked this group's key is no longer an admin. "
                  "A current admin must send /link again before anything is bought.")
