@@ -11,8 +11,13 @@ class NotLinked(BotError):
     """The chat has no API key linked yet."""
 
 
-class PrivateChatOnly(BotError):
-    """The action carries a secret or spends money and is refused outside a private chat."""
+class GroupRefusal(BotError):
+    """A tap refused in a group. The screen belongs to someone else (or to everyone), so it
+    stays as it is: the refusal is the tapper's alert instead."""
+
+
+class PrivateChatOnly(GroupRefusal):
+    """The action carries a secret (a key) and is refused outside a private chat."""
 
 
 class StaleAction(BotError):
@@ -21,11 +26,6 @@ class StaleAction(BotError):
 
 class AlreadyProcessing(BotError):
     """The same money-moving request is already in flight."""
-
-
-class GroupRefusal(BotError):
-    """A tap refused in a group. The screen belongs to someone else (or to everyone), so it
-    stays as it is: the refusal is the tapper's alert instead."""
 
 
 class AdminsOnly(GroupRefusal):

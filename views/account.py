@@ -23,8 +23,8 @@ def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private
     ]
     if not linked and chat_type != "private":
         lines.append(
-            _("🔒 This chat has no API key linked. Keys are only accepted in a private chat "
-              "with me — never paste one here.")
+            _("🔒 This group has no 1001Proxy account linked yet. An admin sends /link here "
+              "and gives me the key in a private chat — never paste a key in the group.")
         )
     elif not linked:
         lines.append(link_prompt_text())
