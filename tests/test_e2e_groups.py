@@ -186,3 +186,56 @@ async def active_becomes(harness, chat_id: int, active: bool) -> None:
     ):
         assert loop.time() < deadline, f"chat {chat_id} never became active={active}"
         await asyncio.sleep(0.02)
+
+
+async def test_a_supergroup_upgrade_keeps_the_link_orders_settings_and_reminders(harness):
+    crew = await team(harness, basic=True)
+    order_id = await website_order(harness, crew.account)
+    await harness.app.dispatcher["order_sync"].sync_chat(crew.chat_id)
+    await harness.app.dispatcher["groups"].set_credentials_for_everyone(crew.chat_id, True)
+    old_id = crew.chat_id
+
+    upgraded = crew.group.migrate_to_supergroup()
+    await moved_to(harness, upgraded.chat_id)
+    repos = harness.app.repos
+    assert await repos.chats.get(old_id) is None
+    assert await harness.app.dispatcher["groups"].credentials_for_everyone(upgraded.chat_id)
+    rows = await harness.app.db.fetchall(
+        "SELECT DISTINCT chat_id FROM reminders WHERE order_id = ?", (order_id,)
+    )
+    assert [row["chat_id"] for row in rows] == [upgraded.chat_id]
+
+    # The team carries on in the supergroup: its orders, and its reminders, go there.
+    member = upgraded.member(crew.member_user)
+    await open_order(member, order_id)
+    expires = harness.sandbox.state.get_order(order_id).expires_at
+    harness.clock.advance(expires - timedelta(days=3) - harness.clock.now() + MINUTE)
+    assert await harness.app.reminder_job.run() == 1
+    await member.wait_for_message(SOON, timeout=TIMEOUT)
+
+
+async def test_a_reminder_for_a_group_upgraded_unnoticed_follows_it(harness):
+    """Telegram's service messages never reached the bot (it was down and they were lost):
+    the send to the old id is refused with the new id, and the reminder goes there."""
+    crew = await team(harness, basic=True)
+    order_id = await website_order(harness, crew.account)
+    await harness.app.dispatcher["order_sync"].sync_chat(crew.chat_id)
+    await harness.stop()
+    upgraded = crew.group.migrate_to_supergroup()
+    harness.tg.pending_updates.clear()  # lost
+    await harness.start()
+
+    expires = harness.sandbox.state.get_order(order_id).expires_at
+    harness.clock.advance(expires - timedelta(days=3) - harness.clock.now() + MINUTE)
+    assert await harness.app.reminder_job.run() == 1
+    reminder = await upgraded.member(crew.member_user).wait_for_message(SOON, timeout=TIMEOUT)
+    assert reminder.chat_id == upgraded.chat_id
+    await moved_to(harness, upgraded.chat_id)
+
+
+async def moved_to(harness, chat_id: int) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while await harness.app.repos.chats.get(chat_id) is None:
+        assert loop.time() < deadline, f"nothing moved to {chat_id}"
+        await asyncio.sleep(0.02)
