@@ -27,6 +27,7 @@ from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
 from bot.reminder_job import ReminderJob
+from bot.request_job import RequestExpiryJob
 from bot.screens import OpenerMiddleware, ScreenRecorder
 from bot.sender import OutboxSender
 from bot.settings import Settings
@@ -42,6 +43,7 @@ from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
+from services.group_requests import GroupRequests
 from services.groups import GroupService
 from services.key_checks import KeyCheckLimiter
 from services.membership import ChatMembership
@@ -252,6 +254,11 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher["paid_notices"] = paid_notices
     dispatcher["membership"] = membership
     dispatcher["group_admins"] = GroupAdmins(bot, clock)
+    # Member requests in groups (Approve places the order through the runner, once).
+    group_requests = GroupRequests(
+        repos, purchases, checkout, clock, settings.group_request_ttl
+    )
+    dispatcher["group_requests"] = group_requests
     dispatcher["groups"] = GroupService(repos)
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
@@ -293,6 +300,10 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     deposit_job = DepositJob(deposit_watch, repos, i18n, wake_sender=sender.wake)
     deposit_job.attach(scheduler)
     dispatcher["deposit_job"] = deposit_job
+    # Requests nobody answered in GROUP_REQUEST_TTL close (quote dropped, message edited).
+    request_job = RequestExpiryJob(group_requests, repos, bot, i18n)
+    request_job.attach(scheduler)
+    dispatcher["request_job"] = request_job
     deposit_watch.on_key_revoked = reminder_job.tell_key_revoked
 
     async def replan_after_paid_action(op: Operation) -> None:
