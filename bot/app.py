@@ -27,6 +27,8 @@ from bot.flood import Throttle, ThrottlingMiddleware
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.paid_notices import PaidActionNotifier
 from bot.reminder_job import ReminderJob
+from bot.request_job import RequestExpiryJob
+from bot.screens import OpenerMiddleware, ScreenRecorder
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
@@ -35,11 +37,14 @@ from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
 from handlers import build_root_router
 from handlers.errors import track_handlers
+from handlers.group_admins import GroupAdmins
 from handlers.policies import enforce_policies
 from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
+from services.group_requests import GroupRequests
+from services.groups import GroupService
 from services.key_checks import KeyCheckLimiter
 from services.membership import ChatMembership
 from services.orders import ExtendAction, OrdersService
@@ -225,6 +230,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
     bot.session.middleware(RetryAfterMiddleware(clock))
+    # Who opened each screen in a group, so nobody else's tap changes it.
+    bot.session.middleware(ScreenRecorder(repos.groups))
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
         events_isolation=DisabledEventIsolation(),
@@ -247,8 +254,16 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     paid_notices = PaidActionNotifier(bot, i18n, repos, runner, checkout, orders, clock)
     dispatcher["paid_notices"] = paid_notices
     dispatcher["membership"] = membership
+    dispatcher["group_admins"] = GroupAdmins(bot, clock)
+    # Member requests in groups (Approve places the order through the runner, once).
+    group_requests = GroupRequests(
+        repos, purchases, checkout, clock, settings.group_request_ttl
+    )
+    dispatcher["group_requests"] = group_requests
+    dispatcher["groups"] = GroupService(repos)
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
+    dispatcher.update.outer_middleware(OpenerMiddleware())
     language = UserLanguageMiddleware(i18n, repos.users)
     language.setup(dispatcher)
     throttle = Throttle(
@@ -286,6 +301,10 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     deposit_job = DepositJob(deposit_watch, repos, i18n, wake_sender=sender.wake)
     deposit_job.attach(scheduler)
     dispatcher["deposit_job"] = deposit_job
+    # Requests nobody answered in GROUP_REQUEST_TTL close (quote dropped, message edited).
+    request_job = RequestExpiryJob(group_requests, repos, bot, i18n)
+    request_job.attach(scheduler)
+    dispatcher["request_job"] = request_job
     deposit_watch.on_key_revoked = reminder_job.tell_key_revoked
 
     async def replan_after_paid_action(op: Operation) -> None:

@@ -346,7 +346,13 @@ class OutboxSender:
             await self._throttled(entry, exc.retry_after)
         except TelegramForbiddenError as exc:
             await self._membership.lost(entry.chat_id, exc.message)
-        except (TelegramBadRequest, TelegramMigrateToChat, TelegramEntityTooLarge) as exc:
+        except TelegramMigrateToChat as exc:
+            # The group became a supergroup before we heard: move it (this message with
+            # it) and send again to the new id, not counted as a failed attempt.
+            await self._membership.moved(entry.chat_id, exc.migrate_to_chat_id)
+            await self._outbox.reschedule(entry.outbox_id, self.owner, self._clock.now(),
+                                          count_attempt=False)
+        except (TelegramBadRequest, TelegramEntityTooLarge) as exc:
             # Telegram will refuse this message every time: retrying only adds noise.
             log.error("outbox %s (%s %s, chat %s) refused: %s; dropped",
                       entry.outbox_id, entry.kind, entry.ref, entry.chat_id, exc.message)

@@ -23,6 +23,8 @@ _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
 MIN_SYNC_INTERVAL = timedelta(minutes=1)
 # Each read of a chat's deposits is a request on the chat's key (60 a minute in all).
 MIN_DEPOSIT_POLL_INTERVAL = timedelta(seconds=5)
+# A member's request waits at least this long for an admin (the expiry job runs every minute).
+MIN_GROUP_REQUEST_TTL = timedelta(minutes=1)
 
 
 class SettingsError(Exception):
@@ -66,6 +68,11 @@ class Settings(BaseSettings):
     deposit_poll_interval: timedelta = Field(
         default=timedelta(seconds=20), alias="DEPOSIT_POLL_INTERVAL"
     )
+    # How long a group member's purchase request waits for an admin before it expires
+    # (its message says so and its quote is dropped).
+    group_request_ttl: timedelta = Field(
+        default=timedelta(hours=24), alias="GROUP_REQUEST_TTL"
+    )
 
     @property
     def key_file(self) -> Path:
@@ -102,6 +109,7 @@ class Settings(BaseSettings):
         "key_check_window",
         "order_sync_interval",
         "deposit_poll_interval",
+        "group_request_ttl",
         mode="before",
     )
     @classmethod
@@ -120,6 +128,13 @@ class Settings(BaseSettings):
     def _deposit_interval(cls, value: timedelta) -> timedelta:
         if value < MIN_DEPOSIT_POLL_INTERVAL:
             raise ValueError("expected at least 5s")
+        return value
+
+    @field_validator("group_request_ttl")
+    @classmethod
+    def _request_ttl(cls, value: timedelta) -> timedelta:
+        if value < MIN_GROUP_REQUEST_TTL:
+            raise ValueError("expected at least 1m")
         return value
 
     @field_validator("reminder_offsets", mode="before")

@@ -23,6 +23,7 @@ from handlers import (
     membership,
     orders,
     reminders,
+    requests,
     settings,
     start,
     topup,
@@ -48,6 +49,8 @@ def build_root_router() -> Router:
         orders.setup(),
         reminders.setup(),
         buy.setup(),
+        # Request approval on a member's quote; Approve / Decline on the request.
+        requests.setup(),
         fallback.setup(),
     )
     return root

@@ -1,4 +1,5 @@
-"""The bot's own membership in a chat (`my_chat_member`): blocked, removed, back again.
+"""The bot's own membership in a chat (`my_chat_member`): blocked, removed, back again;
+and a group that became a supergroup (a new chat id for everything kept for it).
 
 Telegram sends it when a person blocks or unblocks the bot (kicked ↔ member in their
 private chat) and when a group removes or re-adds it. Nothing is answered: a chat that
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import IS_MEMBER, IS_NOT_MEMBER, ChatMemberUpdatedFilter
-from aiogram.types import ChatMemberUpdated
+from aiogram.types import ChatMemberUpdated, Message
 
 from services.membership import ChatMembership
 
@@ -37,10 +38,23 @@ async def bot_back(
         await reminders.plan_chat(event.chat.id)
 
 
+async def group_migrated(message: Message, membership: ChatMembership) -> None:
+    # The service message arrives in both chats: the old one names the new id, the new one
+    # the old id. Whichever comes first moves everything; the other finds nothing to move.
+    if message.migrate_to_chat_id is not None:
+        await membership.moved(message.chat.id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id is not None:
+        await membership.moved(message.migrate_from_chat_id, message.chat.id)
+
+
 def setup() -> Router:
     router = Router(name=__name__)
     # IS_MEMBER: creator, administrator, member, restricted but still a member.
     # A promotion (member → administrator) matches neither transition and is ignored.
     router.my_chat_member.register(bot_left, ChatMemberUpdatedFilter(IS_MEMBER >> IS_NOT_MEMBER))
     router.my_chat_member.register(bot_back, ChatMemberUpdatedFilter(IS_NOT_MEMBER >> IS_MEMBER))
+    # A group upgraded to a supergroup (service messages; delivered even in privacy mode).
+    router.message.register(
+        group_migrated, F.migrate_to_chat_id | F.migrate_from_chat_id
+    )
     return router

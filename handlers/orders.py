@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from core.clock import Clock
@@ -30,8 +33,11 @@ from keyboards.orders import (
     orders_list_keyboard,
     type_picker_keyboard,
 )
+from services.errors import CredentialsNeedPrivateChat
+from services.groups import GroupService
 from services.orders import ExtendOutcome, NotExtendable, OrdersService
 from services.paid import PaidActionBlocked, Ticket
+from views.errors import error_text
 from views.orders import (
     credentials_chunks,
     download_caption,
@@ -43,6 +49,7 @@ from views.orders import (
     order_details_text,
     orders_list_text,
     protocol_of,
+    sent_privately_text,
 )
 from views.outcomes import blocked_screen, extend_outcome_screen
 from views.ui import chat_id_of, show, working
@@ -130,14 +137,55 @@ async def order_view(
 # -- credentials and downloads --------------------------------------------------------------
 
 
+def _in_group(query: CallbackQuery) -> bool:
+    return query.message is not None and query.message.chat.type in ("group", "supergroup")
+
+
+async def _private_destination(query: CallbackQuery, groups: GroupService) -> int | None:
+    """Where a group's secrets go: the tapping admin's private chat when the group keeps
+    credentials for admins (the policy let only an admin through), else None (right here)."""
+    if not _in_group(query):
+        return None
+    if await groups.credentials_for_everyone(chat_id_of(query)):
+        return None
+    return query.from_user.id
+
+
+async def _send_privately(
+    query: CallbackQuery, callback_answer: CallbackAnswer, send: Awaitable[object]
+) -> None:
+    try:
+        await send
+    except TelegramForbiddenError:
+        # The admin never pressed Start in a private chat with the bot (or blocked it).
+        callback_answer.text = error_text(CredentialsNeedPrivateChat())
+        callback_answer.show_alert = True
+        return
+    callback_answer.text = sent_privately_text()
+
+
 async def _credentials(
-    query: CallbackQuery, bot: Bot, order_id: str, proto: str, orders: OrdersService
+    query: CallbackQuery,
+    bot: Bot,
+    order_id: str,
+    proto: str,
+    orders: OrdersService,
+    groups: GroupService,
+    callback_answer: CallbackAnswer,
 ) -> None:
     chat_id = chat_id_of(query)
-    async with working(query):
+    destination = await _private_destination(query, groups)
+    if destination is None:
+        async with working(query):
+            creds = await orders.credentials(chat_id, order_id)
+    else:
+        # The group's screen stays as it is: nothing secret is shown there.
         creds = await orders.credentials(chat_id, order_id)
     protocol = protocol_of(proto)
     chunks = credentials_chunks(creds, protocol)
+    if destination is not None:
+        await _send_privately(query, callback_answer, _send_all(bot, destination, chunks))
+        return
     markup = credentials_keyboard(order_id, protocol)
     if len(chunks) == 1:
         await show(query, chunks[0], markup)
@@ -149,16 +197,36 @@ async def _credentials(
     await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
 
 
+async def _send_all(bot: Bot, chat_id: int, chunks: list[str]) -> None:
+    for chunk in chunks:
+        await bot.send_message(chat_id, chunk)
+
+
 async def order_credentials(
-    query: CallbackQuery, callback_data: OrderCb, bot: Bot, orders: OrdersService
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    bot: Bot,
+    orders: OrdersService,
+    groups: GroupService,
+    callback_answer: CallbackAnswer,
 ) -> None:
-    await _credentials(query, bot, callback_data.order_id, "h", orders)
+    await _credentials(
+        query, bot, callback_data.order_id, "h", orders, groups, callback_answer
+    )
 
 
 async def order_credentials_protocol(
-    query: CallbackQuery, callback_data: CredsCb, bot: Bot, orders: OrdersService
+    query: CallbackQuery,
+    callback_data: CredsCb,
+    bot: Bot,
+    orders: OrdersService,
+    groups: GroupService,
+    callback_answer: CallbackAnswer,
 ) -> None:
-    await _credentials(query, bot, callback_data.order_id, callback_data.proto, orders)
+    await _credentials(
+        query, bot, callback_data.order_id, callback_data.proto, orders, groups,
+        callback_answer,
+    )
 
 
 async def order_download_menu(
@@ -171,18 +239,30 @@ async def order_download_menu(
 
 
 async def order_download(
-    query: CallbackQuery, callback_data: DownloadCb, bot: Bot, orders: OrdersService
+    query: CallbackQuery,
+    callback_data: DownloadCb,
+    bot: Bot,
+    orders: OrdersService,
+    groups: GroupService,
+    callback_answer: CallbackAnswer,
 ) -> None:
     chat_id = chat_id_of(query)
     order_id = callback_data.order_id
-    async with working(query):
+    destination = await _private_destination(query, groups)
+    busy = working(query) if destination is None else contextlib.nullcontext()
+    async with busy:
         export = await orders.download(chat_id, order_id, callback_data.fmt)
         if export.lines:
-            await bot.send_document(
-                chat_id,
+            document = bot.send_document(
+                destination or chat_id,
                 BufferedInputFile(export.data, filename=export.name),
                 caption=download_caption(export),
             )
+            if destination is None:
+                await document
+            else:
+                await _send_privately(query, callback_answer, document)
+                return
     text = download_menu_text(order_id) if export.lines else download_empty_text()
     await show(query, text, download_keyboard(order_id))
 
@@ -264,27 +344,26 @@ def setup() -> Router:
     router.callback_query.register(orders_type_picker, OrdersCb.filter(F.pick == "t"))
     router.callback_query.register(orders_page, OrdersCb.filter())
     router.callback_query.register(order_view, OrderCb.filter(F.action == "view"))
-    # Credentials, files and payments never happen where others read along: private chats
-    # only (handlers/policies.py). The list and an order's summary may be shown anywhere.
+    # Credentials and files: in a group only as the group decided (handlers/policies.py:
+    # admins only by default, delivered to their private chat). Extending spends money: in
+    # a group only a current admin. The list and an order's summary may be shown anywhere.
     router.callback_query.register(
-        order_credentials, OrderCb.filter(F.action == "creds"), flags={"chat": "private"}
+        order_credentials, OrderCb.filter(F.action == "creds"), flags={"secret": "credentials"}
     )
     router.callback_query.register(
-        order_credentials_protocol, CredsCb.filter(), flags={"chat": "private"}
+        order_credentials_protocol, CredsCb.filter(), flags={"secret": "credentials"}
     )
     router.callback_query.register(
-        order_download_menu, OrderCb.filter(F.action == "dl"), flags={"chat": "private"}
+        order_download_menu, OrderCb.filter(F.action == "dl"), flags={"secret": "credentials"}
     )
     router.callback_query.register(
-        order_download, DownloadCb.filter(), flags={"chat": "private"}
+        order_download, DownloadCb.filter(), flags={"secret": "credentials"}
     )
     router.callback_query.register(
-        order_extend_menu, OrderCb.filter(F.action == "ext"), flags={"chat": "private"}
+        order_extend_menu, OrderCb.filter(F.action == "ext"), flags={"who": "admins"}
     )
+    router.callback_query.register(order_extend_period, ExtendCb.filter(), flags={"who": "admins"})
     router.callback_query.register(
-        order_extend_period, ExtendCb.filter(), flags={"chat": "private"}
-    )
-    router.callback_query.register(
-        order_extend_confirm, ExtendConfirmCb.filter(), flags={"chat": "private"}
+        order_extend_confirm, ExtendConfirmCb.filter(), flags={"who": "admins"}
     )
     return router

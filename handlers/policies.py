@@ -12,20 +12,34 @@ share one: aiogram adds to a handler's flags dict (a `Command` filter files itse
 
 Available policies (flag → values):
 
-- ``"chat": "private"`` — only in a private chat with the bot. Keys, credentials and
-  payments never happen where others read along. Anywhere else the answer is
+- ``"chat": "private"`` — only in a private chat with the bot. Keys and payments never
+  happen where others read along. Anywhere else the answer is
   "🔒 Please do this in a private chat with me." (`PrivateChatOnly`).
+- ``"who": "admins"`` — spends the chat's money. In a private chat its owner may; in a
+  group only a current administrator (the creator, or an admin who may manage the chat),
+  asked of Telegram on this very tap (`GroupAdmins`, ``fresh=True``), and only while the
+  admin who linked the group's key still is one (else an admin must /link again).
+- ``"who": "managers"`` — changes the chat's settings (reminders, who sees credentials,
+  the key): in a group any current administrator, asked of Telegram on this tap.
+- ``"secret": "credentials"`` — shows proxy credentials or files. In a group whose
+  credentials are for admins only (the default, see storage/groups.py) only a current
+  administrator may (and the handler delivers to their private chat); in a group that
+  shares them with everyone, anyone.
+- ``"menu": "owner"`` (the default of every button in a group) — a screen someone opened
+  in a group answers only their taps; anyone else gets an alert naming the owner.
+  ``"menu": "shared"`` — for screens that belong to the whole group (a request waiting
+  for approval, a reminder). Screens are remembered by `bot/screens.py`.
 
 A refusal is a `BotError` raised instead of calling the handler, so the one error handler
 words it and logs which handler refused; a refused tap is still answered, because the
-callback-answer middleware runs outside this one. A flag value no policy knows (a typo)
-stops the app at start (`check_declarations`), not at the first tap.
+callback-answer middleware runs outside this one. In a group a refused tap changes
+nothing on the screen, which belongs to someone else or to everyone: the refusal is the
+tap's alert instead (`GroupRefusal`). A flag value no policy knows (a typo) stops the app
+at start (`check_declarations`), not at the first tap.
 
-Adding a policy (the groups issue: "admins only", "owner of this menu"): one `Policy` in
-`POLICIES` — the flag name, its values, a check (it may call the Bot API, e.g.
-getChatMember) and the refusal to raise — plus the error's text in `views/errors.py`;
-handlers then declare ``flags={"who": "admins"}`` the same way. Policies are checked in
-the order of `POLICIES`, and the first that refuses decides the answer.
+Adding a policy: one `Policy` in `POLICIES` — the flag name, its values, a check (it may
+call the Bot API) and the refusal to raise — plus the error's text in `views/errors.py`.
+Policies are checked in the order of `POLICIES`, and the first that refuses decides.
 """
 
 from __future__ import annotations
@@ -36,13 +50,29 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Router
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import Chat, TelegramObject
+from aiogram.types import CallbackQuery, Chat, InaccessibleMessage, TelegramObject, User
+from aiogram.utils.callback_answer import CallbackAnswer
 
-from services.errors import BotError, PrivateChatOnly
+from handlers.group_admins import GroupAdmins
+from services.errors import (
+    AdminsOnly,
+    BotError,
+    CredentialsAdminsOnly,
+    GroupRefusal,
+    ManagersOnly,
+    NotYourMenu,
+    PrivateChatOnly,
+    RelinkNeeded,
+)
+from services.groups import GroupService
+from views.errors import error_text
 
 # What a check is given: the declared value, the event and aiogram's context data
-# (`event_chat`, `event_from_user`, `bot`, the services…). True lets the handler run.
-Check = Callable[[str, TelegramObject, dict[str, Any]], Awaitable[bool]]
+# (`event_chat`, `event_from_user`, `bot`, the services…). None lets the handler run;
+# otherwise the refusal to raise.
+Check = Callable[[str, TelegramObject, dict[str, Any]], Awaitable[BotError | None]]
+
+GROUP_TYPES = frozenset({"group", "supergroup"})
 
 
 @dataclass(frozen=True)
@@ -50,18 +80,73 @@ class Policy:
     flag: str
     values: frozenset[str]
     check: Check
-    refusal: type[BotError]
+    # The value of a handler that declares nothing (None: the policy does not apply).
+    default: str | None = None
 
 
-async def _chat_is(value: str, event: TelegramObject, data: dict[str, Any]) -> bool:
+def in_group(data: dict[str, Any]) -> bool:
+    chat: Chat | None = data.get("event_chat")
+    return chat is not None and chat.type in GROUP_TYPES
+
+
+async def _chat_is(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
     # aiogram's context: the chat of a message, or of the message a tapped button is on.
     # A tap on an inline-mode message has none, and nobody can tell who reads it.
     chat: Chat | None = data.get("event_chat")
-    return chat is not None and chat.type == value
+    return None if chat is not None and chat.type == value else PrivateChatOnly()
+
+
+async def _admins(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
+    if not in_group(data):
+        return None  # a private chat's money and settings are its owner's
+    chat: Chat = data["event_chat"]
+    user: User | None = data.get("event_from_user")
+    admins: GroupAdmins = data["group_admins"]
+    if user is None or not await admins.is_admin(chat.id, user.id, fresh=True):
+        return AdminsOnly() if value == "admins" else ManagersOnly()
+    if value == "managers":
+        return None
+    groups: GroupService = data["groups"]
+    # The key was entrusted to the group by one admin; once they are not one any more,
+    # a current admin must link it again before anything more is bought with it.
+    linker = await groups.key_linked_by(chat.id)
+    if linker not in (None, user.id) and not await admins.is_admin(chat.id, linker):
+        return RelinkNeeded()
+    return None
+
+
+async def _secret(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
+    if not in_group(data):
+        return None
+    chat: Chat = data["event_chat"]
+    groups: GroupService = data["groups"]
+    if await groups.credentials_for_everyone(chat.id):
+        return None
+    user: User | None = data.get("event_from_user")
+    admins: GroupAdmins = data["group_admins"]
+    if user is None or not await admins.is_admin(chat.id, user.id, fresh=True):
+        return CredentialsAdminsOnly()
+    return None
+
+
+async def _menu(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
+    if value != "owner" or not isinstance(event, CallbackQuery) or not in_group(data):
+        return None
+    message = event.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        return None
+    groups: GroupService = data["groups"]
+    owner = await groups.screen_owner(message.chat.id, message.message_id)
+    if owner is None or owner.user_id == event.from_user.id:
+        return None  # nobody's (a reminder, a request) or the tapper's own
+    return NotYourMenu(owner.name)
 
 
 POLICIES: tuple[Policy, ...] = (
-    Policy("chat", frozenset({"private"}), _chat_is, PrivateChatOnly),
+    Policy("chat", frozenset({"private"}), _chat_is),
+    Policy("menu", frozenset({"owner", "shared"}), _menu, default="owner"),
+    Policy("who", frozenset({"admins", "managers"}), _admins),
+    Policy("secret", frozenset({"credentials"}), _secret),
 )
 
 
@@ -75,11 +160,20 @@ class PolicyMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         for policy in POLICIES:
-            value = get_flag(data, policy.flag)
-            if value is not None and not await policy.check(value, event, data):
-                raise policy.refusal
+            value = get_flag(data, policy.flag, default=policy.default)
+            if value is None:
+                continue
+            refusal = await policy.check(value, event, data)
+            if refusal is None:
+                continue
+            answer: CallbackAnswer | None = data.get("callback_answer")
+            if isinstance(refusal, GroupRefusal) and answer is not None and not answer.answered:
+                # The screen is someone else's (or everyone's): leave it, alert the tapper.
+                answer.text = error_text(refusal)
+                answer.show_alert = True
+                return None
+            raise refusal
         return await handler(event, data)
-
 
 def check_declarations(router: Router) -> None:
     """Fail at start on a policy flag whose value no policy knows (a typo is no guard)."""

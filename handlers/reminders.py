@@ -130,9 +130,20 @@ async def reminder_settings(
 
 def setup() -> Router:
     router = Router(name=__name__)
+    # A reminder belongs to the whole chat (in a group, the team): anyone may tap, but
+    # extending spends money and muting silences it for everyone, so in a group only a
+    # current admin's tap does anything (handlers/policies.py).
     router.callback_query.register(
-        extend_from_reminder, ReminderCb.filter(F.action == "x"), flags={"chat": "private"}
+        extend_from_reminder,
+        ReminderCb.filter(F.action == "x"),
+        flags={"who": "admins", "menu": "shared"},
     )
-    router.callback_query.register(mute_from_reminder, ReminderCb.filter(F.action.in_({"m", "u"})))
-    router.callback_query.register(reminder_settings, ReminderSettingsCb.filter())
+    router.callback_query.register(
+        mute_from_reminder,
+        ReminderCb.filter(F.action.in_({"m", "u"})),
+        flags={"who": "managers", "menu": "shared"},
+    )
+    router.callback_query.register(
+        reminder_settings, ReminderSettingsCb.filter(), flags={"who": "managers"}
+    )
     return router

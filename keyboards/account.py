@@ -80,15 +80,28 @@ def transactions_keyboard(page: int, total_pages: int, kind: str) -> InlineKeybo
     return builder.as_markup()
 
 
-def settings_keyboard(linked: bool) -> InlineKeyboardMarkup:
+def settings_keyboard(
+    linked: bool, *, credentials_for_everyone: bool | None = None
+) -> InlineKeyboardMarkup:
+    """``credentials_for_everyone``: None in a private chat; in a group, its setting."""
+    in_group = credentials_for_everyone is not None
     builder = InlineKeyboardBuilder()
     builder.button(text=_("🌐 Language"), callback_data=SettingsCb(action="lang"))
     if linked:
         builder.button(
             text=_("⏰ Expiry reminders"), callback_data=ReminderSettingsCb(action="show")
         )
+        if in_group:
+            # The button says what a tap switches to.
+            builder.button(
+                text=_("🔐 Credentials: admins") if credentials_for_everyone
+                else _("👥 Credentials: everyone"),
+                callback_data=SettingsCb(
+                    action="creds", value="admins" if credentials_for_everyone else "all"
+                ),
+            )
         builder.button(text=_("🚪 Log out (forget key)"), callback_data=SettingsCb(action="logout"))
-    else:
+    elif not in_group:  # a group links with /link (the key is sent privately)
         builder.button(text=_("🔑 Link API key"), callback_data=MenuCb(action="link"))
     builder.adjust(1)
     builder.row(home_button())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from keyboards.callbacks import ORDER_ID_MAX, BuyCb, ConfirmCb, MenuCb, OrderCb
+from keyboards.callbacks import ORDER_ID_MAX, AskApprovalCb, BuyCb, ConfirmCb, MenuCb, OrderCb
 from keyboards.common import cancel_button, fit, home_button
 from keyboards.topup import top_up_button
 from services.purchase import (
@@ -29,7 +29,7 @@ from services.purchase import (
     QuoteView,
     WizardStep,
 )
-from views.buy import country_page, protocol_label, service_label
+from views.buy import country_page, protocol_label, service_label, typing_placeholder
 from views.catalogue import type_title
 from views.format import usd
 from views.names import country_label, period_label, rotation_label
@@ -61,12 +61,17 @@ def _rows(buttons: list[InlineKeyboardButton], per_row: int) -> list[list[Inline
     return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
 
-def screen_keyboard(screen: WizardStep) -> InlineKeyboardMarkup:
-    """The buttons of one wizard step; the earlier choice carries a ✅."""
+def screen_keyboard(screen: WizardStep, requester: bool = False) -> InlineKeyboardMarkup:
+    """The buttons of one wizard step; the earlier choice carries a ✅.
+
+    ``requester``: a group member who is not an admin (the quote asks for approval).
+    """
     step = screen.wizard.step
     sel = screen.wizard.sel
     if step in (QUOTE, COUPON) and screen.quote is not None:
-        return coupon_prompt_keyboard() if step == COUPON else quote_keyboard(screen.quote)
+        if step == COUPON:
+            return coupon_prompt_keyboard()
+        return quote_keyboard(screen.quote, requester)
     rows: list[list[InlineKeyboardButton]] = []
     reference = screen.reference
     if step == TYPE or reference is None:
@@ -142,12 +147,20 @@ def _pager(page: int, pages: int) -> list[list[InlineKeyboardButton]]:
     return [nav]
 
 
-def quote_keyboard(quote: QuoteView) -> InlineKeyboardMarkup:
+def quote_keyboard(quote: QuoteView, requester: bool = False) -> InlineKeyboardMarkup:
+    """Confirm, or for a group member who is not an admin, Request approval (an admin's
+    Approve in the group then places it)."""
     builder = InlineKeyboardBuilder()
-    builder.button(
-        text=_("✅ Confirm · {total}").format(total=usd(quote.total)),
-        callback_data=ConfirmCb(op_id=quote.op_id),
-    )
+    if requester:
+        builder.button(
+            text=_("📨 Request approval · {total}").format(total=usd(quote.total)),
+            callback_data=AskApprovalCb(op_id=quote.op_id),
+        )
+    else:
+        builder.button(
+            text=_("✅ Confirm · {total}").format(total=usd(quote.total)),
+            callback_data=ConfirmCb(op_id=quote.op_id),
+        )
     if quote.coupon:
         builder.button(text=_("🎟 Remove coupon"), callback_data=BuyCb(act="nocoupon"))
     else:
@@ -157,6 +170,13 @@ def quote_keyboard(quote: QuoteView) -> InlineKeyboardMarkup:
     builder.adjust(1)
     builder.row(*_back_cancel())
     return builder.as_markup()
+
+
+def typing_reply_markup(step: str) -> ForceReply:
+    """The reply box of a group's typing prompt; selective: only the mentioned owner of
+    the wizard gets it, not the whole group."""
+    return ForceReply(force_reply=True, selective=True,
+                      input_field_placeholder=typing_placeholder(step))
 
 
 def coupon_prompt_keyboard() -> InlineKeyboardMarkup:

@@ -150,3 +150,21 @@ class TopUpCb(CallbackData, prefix="tu"):
     action: str
     kind: str
     op_id: str
+
+
+# -- groups: member requests (handlers/requests.py) ------------------------------------------
+
+
+class AskApprovalCb(CallbackData, prefix="rq"):
+    """A member's "Request approval" on their own quote in a group; ``op_id`` names the
+    quote's recorded operation (as ConfirmCb does)."""
+
+    op_id: str
+
+
+class GroupRequestCb(CallbackData, prefix="gq"):
+    """An admin's answer on a request posted in a group: a = approve (also "Check status"
+    and "Try again": the same request, the same key), d = decline."""
+
+    action: str
+    request_id: str

@@ -11,8 +11,13 @@ class NotLinked(BotError):
     """The chat has no API key linked yet."""
 
 
-class PrivateChatOnly(BotError):
-    """The action carries a secret or spends money and is refused outside a private chat."""
+class GroupRefusal(BotError):
+    """A tap refused in a group. The screen belongs to someone else (or to everyone), so it
+    stays as it is: the refusal is the tapper's alert instead."""
+
+
+class PrivateChatOnly(GroupRefusal):
+    """The action carries a secret (a key) and is refused outside a private chat."""
 
 
 class StaleAction(BotError):
@@ -21,3 +26,35 @@ class StaleAction(BotError):
 
 class AlreadyProcessing(BotError):
     """The same money-moving request is already in flight."""
+
+
+class AdminsOnly(GroupRefusal):
+    """Only the group's current administrators may spend its money."""
+
+
+class ManagersOnly(GroupRefusal):
+    """Only the group's current administrators may change its settings."""
+
+
+class CredentialsAdminsOnly(GroupRefusal):
+    """The group shows credentials to its administrators only."""
+
+
+class CredentialsNeedPrivateChat(GroupRefusal):
+    """The admin never opened a private chat with the bot, so credentials cannot go there."""
+
+
+class NotYourMenu(GroupRefusal):
+    """A tap on a screen someone else opened in the group."""
+
+    def __init__(self, owner_name: str) -> None:
+        super().__init__(owner_name)
+        self.owner_name = owner_name
+
+
+class RelinkNeeded(GroupRefusal):
+    """The admin who linked the group's key is no longer one: an admin must /link again."""
+
+
+class AdminCheckFailed(GroupRefusal):
+    """Telegram could not say whether the user is an administrator: nothing is spent."""

@@ -37,3 +37,14 @@ class ChatMembership:
         known = await self._chats.set_active(chat_id, True)
         log.info("chat %s is active again%s", chat_id, "" if known else " (not linked here)")
         return known
+
+    async def moved(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: its link, orders, settings, planned reminders and
+        queued messages go on under the new id. Telegram says so twice (a service message
+        in each chat) and a send to the old id says so again: only the first one moves
+        anything; True if it did."""
+        moved = await self._chats.move(old_chat_id, new_chat_id)
+        if moved:
+            log.info("chat %s is now supergroup %s; everything kept for it moved",
+                     old_chat_id, new_chat_id)
+        return moved

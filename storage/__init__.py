@@ -8,6 +8,7 @@ from core.clock import Clock
 from storage.chats import ChatRepository
 from storage.db import Database
 from storage.deposits import DepositRepository
+from storage.groups import GroupRepository
 from storage.operations import OperationRepository
 from storage.orders import OrderRepository
 from storage.reminders import ReminderRepository
@@ -22,6 +23,7 @@ class Repositories:
     operations: OperationRepository
     reminders: ReminderRepository
     deposits: DepositRepository
+    groups: GroupRepository
 
     @classmethod
     def build(cls, db: Database, clock: Clock) -> Repositories:
@@ -32,6 +34,7 @@ class Repositories:
             operations=OperationRepository(db, clock),
             reminders=ReminderRepository(db, clock),
             deposits=DepositRepository(db, clock),
+            groups=GroupRepository(db, clock),
         )
 
 

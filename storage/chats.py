@@ -156,3 +156,50 @@ class ChatRepository:
             (self._clock.now().isoformat(), chat_id),
         )
         return changed == 1
+
+    # -- groups -----------------------------------------------------------------------------
+
+    async def move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup (a new chat id): carry over everything kept for it —
+        the key, settings, orders, paid actions, planned reminders, queued messages,
+        deposits and requests. True if there was anything to carry.
+
+        Screens and half-finished wizards stay behind: their messages are in the old chat,
+        which Telegram no longer lets anyone write to.
+        """
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("SELECT 1 FROM chats WHERE chat_id = ?", (old_chat_id,))
+            if await cursor.fetchone() is None:
+                return False
+            # Foreign keys are checked at commit, once every table points at the new id.
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            # A /start in the new supergroup before the move may have made an empty row.
+            await conn.execute(
+                "DELETE FROM chats WHERE chat_id = ? AND api_key_enc IS NULL", (new_chat_id,)
+            )
+            for table in _CHAT_TABLES:
+                await conn.execute(
+                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?",
+                    (new_chat_id, old_chat_id),
+                )
+            await conn.execute(
+                "UPDATE group_link_tokens SET group_id = ? WHERE group_id = ?",
+                (new_chat_id, old_chat_id),
+            )
+            await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (old_chat_id,))
+            await conn.execute("DELETE FROM screens WHERE chat_id = ?", (old_chat_id,))
+            return True
+
+
+# Every table whose rows belong to one chat and follow it to a new id.
+_CHAT_TABLES = (
+    "chats",
+    "orders",
+    "operations",
+    "reminders",
+    "order_mutes",
+    "outbox",
+    "deposit_watch",
+    "deposits_seen",
+    "group_requests",
+)

@@ -149,3 +149,90 @@ def lose_order_answers(harness, deliver: bool = True) -> LoseOrderAnswers:
 
 def restore_transport(harness, lossy: LoseOrderAnswers) -> None:
     harness.app.http._transport = lossy.inner
+
+
+# -- groups -------------------------------------------------------------------------------
+
+_group_ids = iter(range(-1001000000100, -1001000100000, -1))
+_basic_group_ids = iter(range(-4000100, -4100000, -1))
+
+
+class Team:
+    """A group with an owner (admin), a second admin and a plain member, each seen from
+    their own handle; the group's key linked (see `team`)."""
+
+    def __init__(self, harness, group, owner, admin, member, account) -> None:
+        self.harness = harness
+        self.group = group
+        self.owner_user, self.admin_user, self.member_user = owner, admin, member
+        self.owner = group.member(owner)
+        self.admin = group.member(admin)
+        self.member = group.member(member)
+        self.account = account
+
+    @property
+    def chat_id(self) -> int:
+        return self.group.chat_id
+
+
+async def team(
+    harness, balance: Decimal = Decimal("100.00"), *, link: bool = True, basic: bool = False
+) -> Team:
+    """A supergroup (``basic``: a basic group) with the bot in it and, unless
+    ``link=False``, the owner's key linked to it directly through the account service
+    (tests of /link itself use the deep link)."""
+    tg = harness.tg
+    base = next(_user_ids_for_teams)
+    owner = tg.user(base, "Olga", username=f"olga{base}")
+    admin = tg.user(base + 1, "Artem", username=f"artem{base}")
+    member = tg.user(base + 2, "Mila", username=f"mila{base}")
+    chat_id = next(_basic_group_ids) if basic else next(_group_ids)
+    group = tg.group(chat_id, "Team", owner=owner, admins=(admin,))
+    group.member(member)
+    account = harness.new_account(balance)
+    if link:
+        accounts = harness.app.dispatcher["accounts"]
+        await accounts.link(group.chat_id, owner.user_id, account.api_key)
+    return Team(harness, group, owner, admin, member, account)
+
+
+_user_ids_for_teams = iter(range(700_000, 10_000_000, 10))
+
+
+# -- linking a group's key through the deep link (handlers/group_link.py) ----------------------
+
+INVITATION = "tap the button to link"
+CHOOSE_KEY = "Link a 1001Proxy key to"
+GROUP_LINKED = "is now linked to"
+ANNOUNCED = "linked the account"
+
+
+def deep_link_payload(message) -> str:
+    """The /start payload of the deep-link button /link posted in a group."""
+    (button,) = [b for b in message.flat_buttons if b.url]
+    assert button.url is not None
+    url = httpx.URL(button.url)
+    assert (url.host, url.path) == ("t.me", "/fake_shop_bot"), button.url
+    return url.params["start"]
+
+
+async def invite(handle) -> str:
+    """/link in a group as ``handle``'s user (an admin): the deep link's payload."""
+    return deep_link_payload(await say(handle, "/link", expect=INVITATION))
+
+
+async def open_invitation(user, payload: str, *, expect: str = CHOOSE_KEY):
+    """``user`` follows the deep link: their private chat gets /start <payload>."""
+    private = user.private_chat()
+    return private, await say(private, f"/start {payload}", expect=expect)
+
+
+async def linked_team(harness, balance: Decimal = Decimal("100.00")) -> Team:
+    """`team`, its key linked by the owner the way people do: /link in the group, the deep
+    link to a private chat, the key sent there."""
+    group = await team(harness, balance, link=False)
+    payload = await invite(group.owner)
+    private, _ = await open_invitation(group.owner_user, payload)
+    await say(private, group.account.api_key, expect=GROUP_LINKED)
+    await group.owner.wait_for_message(final(ANNOUNCED), timeout=TIMEOUT)
+    return group

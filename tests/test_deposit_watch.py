@@ -3,6 +3,7 @@ migration's baseline for chats linked before it, pending deposits, and a 429's R
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -185,20 +186,24 @@ async def test_only_the_pages_that_may_hold_news_are_read(watch, clock, api):
 
 
 async def test_chats_linked_before_the_upgrade_start_at_the_migration(tmp_path, clock):
-    database = Database(tmp_path / "old.sqlite3")
+    # A database of version 3 (before 0004) with a linked chat, built from the migrations
+    # themselves, then upgraded: later migrations never need undoing here.
+    from storage.db import _migrations
+
+    path = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(path)
+    for version, script in _migrations()[:3]:
+        raw.executescript(f"{script}\nPRAGMA user_version={version};")
+    raw.execute(
+        "INSERT INTO chats (chat_id, api_key_enc, linked_at, created_at) VALUES (?, ?, ?, ?)",
+        (CHAT, b"x", T0.isoformat(), T0.isoformat()),
+    )
+    raw.commit()
+    raw.close()
+    database = Database(path)
     await database.connect()
     try:
         repos = Repositories.build(database, clock)
-        await repos.chats.link(
-            CHAT, api_key_enc=b"x", api_key_masked=None, account_email=None, linked_by=None
-        )
-        # Back to before 0004 (undoing the later migrations too), then forward again: the
-        # chat is linked when it runs.
-        await database.conn.executescript(
-            "DROP TABLE deposits_seen; DROP TABLE deposit_watch;"
-            " ALTER TABLE users DROP COLUMN telegram_language; PRAGMA user_version=3;"
-        )
-        await database.migrate()
         target = await repos.deposits.target(CHAT)
         assert target is not None and target.since is not None
         assert target.next_poll_at is not None

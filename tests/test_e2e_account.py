@@ -126,7 +126,11 @@ async def test_key_in_group_without_delete_rights_says_so(harness):
     user = harness.tg.user(user_id=7002, first_name="Eve")
     group = harness.tg.group(chat_id=-1001234567891, title="Team", bot_is_admin=False)
     chat = group.member(user)
-    await chat.send(account.api_key)
+    # With privacy mode on, a bot that is no admin sees a message only when it is a reply
+    # to the bot (or a command, or mentions it): a key pasted as a reply, then.
+    await chat.send("/start")
+    welcome = await chat.wait_for_message("no 1001Proxy account linked")
+    await chat.send(account.api_key, reply_to=welcome)
     reply = await chat.wait_for_message("private chat")
     assert "could not delete" in reply.text and "rotate" in reply.text
 
@@ -325,10 +329,13 @@ async def test_start_in_an_unlinked_group_never_asks_for_the_key_there(harness):
     user = harness.tg.user(user_id=7003, first_name="Max")
     chat = harness.tg.group(chat_id=-1001234567892, title="Team").member(user)
     await chat.send("/start")
-    reply = await chat.wait_for_message("no API key linked")
-    assert "never paste one here" in reply.text
-    await chat.click(reply, "Link API key")
-    await chat.wait_for_message("private chat")
+    reply = await chat.wait_for_message("no 1001Proxy account linked")
+    assert "/link" in reply.text and "never paste a key" in reply.text
+    # The menu's Link button is for private chats: here the tap is refused with an alert
+    # and the welcome stays.
+    answer = await (await chat.click(reply, "Link API key"))
+    assert answer.show_alert and "private chat" in answer.text
+    assert chat.message(reply.message_id).text == reply.text
 
 
 async def test_key_pasted_mid_wizard_is_deleted_and_relinks(harness):

@@ -339,12 +339,14 @@ async def test_stale_and_forged_buttons_change_nothing(harness):
     assert not orders_of(harness, account)
 
 
-async def test_buy_is_refused_in_groups_and_needs_a_key(harness):
+async def test_buy_needs_a_key_in_groups_as_in_private_chats(harness):
+    # A group buys with its own key (tests/test_e2e_group_buy.py); without one, it is told.
     owner = harness.tg.user(user_id=7101, first_name="Owner")
     group = harness.tg.group(owner=owner)
     in_group = group.member(owner)
     await in_group.send("/buy")
-    await in_group.wait_for_message("private chat", timeout=TIMEOUT)
+    told = await in_group.wait_for_message("linked", timeout=TIMEOUT)
+    assert "private chat with me" not in told.text
 
     chat = await harness.private_chat()
     await chat.send("/buy")

@@ -250,14 +250,16 @@ async def test_forged_and_stale_order_ids_get_not_found_and_no_other_chats_data(
     assert "🏠 Menu" in gone.button_texts
 
 
-async def test_credentials_are_refused_outside_a_private_chat(harness) -> None:
+async def test_a_group_member_cannot_pull_credentials_into_the_group(harness) -> None:
+    """Another chat's order, a forged tap by a member who is no admin: refused with an
+    alert; no password appears in the group (tests/test_e2e_groups.py has the rest)."""
     chat, account = await harness.linked_chat()
     order_id = await buy(harness, account, "ipv4", quantity=1)
     owner = harness.tg.users[chat.chat_id]
     group = harness.tg.group(title="Team").member(owner)
     await group.send("/orders")
     reply = await group.wait_for_message(timeout=TIMEOUT)
-    await group.click_forged(f"o:creds:{order_id}", message=reply)
-    refused = await group.wait_for_message("private chat", timeout=TIMEOUT)
+    answer = await (await group.click_forged(f"o:creds:{order_id}", message=reply))
+    assert answer.show_alert and "only admins" in answer.text
     password = harness.sandbox.state.get_order(order_id).proxies[0].password
-    assert password not in refused.text
+    assert not any(password in m.text for m in group.bot_messages())

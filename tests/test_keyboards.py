@@ -178,6 +178,62 @@ def test_top_up_callbacks_fit_in_the_worst_case() -> None:
             assert_fits(TopUpCb(action=action, kind=kind, op_id=longest))
 
 
+# -- groups: member requests ------------------------------------------------------------------
+
+
+def test_group_request_callbacks_fit_in_the_worst_case() -> None:
+    import secrets
+    import uuid
+
+    from keyboards.callbacks import AskApprovalCb, GroupRequestCb
+
+    # Quotes are uuid4 hex (32); request ids secrets.token_hex(8) (16), checked with room.
+    assert len(secrets.token_hex(8)) == 16
+    assert_fits(AskApprovalCb(op_id=uuid.uuid4().hex))
+    for action in ("a", "d"):
+        assert_fits(GroupRequestCb(action=action, request_id="r" * 48))
+
+
+def test_group_request_keyboards_fit() -> None:
+    from decimal import Decimal
+
+    from bot.i18n import build_i18n
+    from keyboards.buy import quote_keyboard, screen_keyboard, typing_reply_markup
+    from keyboards.requests import (
+        request_done_keyboard,
+        request_keyboard,
+        request_pending_keyboard,
+    )
+    from services.purchase import COUNTRY, COUPON, QUANTITY, QUOTE, QuoteView, Wizard, WizardStep
+
+    i18n = build_i18n()
+    quote = QuoteView(op_id="f" * 32, type="mix_isp", total=Decimal("999999999.99"),
+                      balance=Decimal("0"), coupon="X" * 32)
+    for language in ("en", "ru"):
+        with i18n.context(), i18n.use_locale(language):
+            markups = [
+                request_keyboard("r" * 48),
+                request_pending_keyboard("r" * 48),
+                request_done_keyboard(),
+                quote_keyboard(quote, requester=True),
+                screen_keyboard(WizardStep(Wizard(step=QUOTE, op_id=quote.op_id), quote=quote),
+                                requester=True),
+            ]
+            for step in (QUANTITY, COUNTRY, COUPON):
+                # Telegram cuts the reply box's placeholder at 64 characters.
+                placeholder = typing_reply_markup(step).input_field_placeholder or ""
+                assert 0 < len(placeholder) <= 64
+        for markup in markups:
+            for row in markup.inline_keyboard:
+                for button in row:
+                    assert button.text
+                    assert len((button.callback_data or "").encode()) <= CALLBACK_DATA_LIMIT
+        # The member's quote asks for approval; it never carries Confirm.
+        texts = [b.callback_data or "" for row in markups[3].inline_keyboard for b in row]
+        assert any(t.startswith("rq:") for t in texts)
+        assert not any(t.startswith("bc:") for t in texts)
+
+
 def test_every_factory_is_checked_here() -> None:
     import inspect
     from pathlib import Path

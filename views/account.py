@@ -8,7 +8,7 @@ from core.languages import LANGUAGES
 from proxy_api import Account, Page, Transaction
 from proxy_api.errors import InvalidApiKey, ProxyApiError, Unauthorized
 from views.errors import error_text
-from views.format import h, signed_usd, stamp, truncate, usd
+from views.format import h, mask_email, signed_usd, stamp, truncate, usd
 
 
 def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private") -> str:
@@ -23,8 +23,8 @@ def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private
     ]
     if not linked and chat_type != "private":
         lines.append(
-            _("🔒 This chat has no API key linked. Keys are only accepted in a private chat "
-              "with me — never paste one here.")
+            _("🔒 This group has no 1001Proxy account linked yet. An admin sends /link here "
+              "and gives me the key in a private chat — never paste a key in the group.")
         )
     elif not linked:
         lines.append(link_prompt_text())
@@ -107,9 +107,23 @@ def transactions_text(page: Page[Transaction], kind_label: str) -> str:
     return header + "\n\n" + "\n\n".join(rows) + "\n\n" + footer
 
 
-def settings_text(language: str, masked_key: str | None, email: str | None) -> str:
+def settings_text(
+    language: str,
+    masked_key: str | None,
+    email: str | None,
+    *,
+    credentials_for_everyone: bool | None = None,
+) -> str:
+    """``credentials_for_everyone``: None in a private chat; in a group, its setting (and
+    the account's e-mail is masked there, as everyone in the group reads it)."""
     lines = [_("⚙️ <b>Settings</b>"), ""]
     lines.append(_("Language: {language}").format(language=LANGUAGES.get(language, language)))
+    if credentials_for_everyone is not None:
+        email = mask_email(email) if email else None
+        lines.append(
+            _("Proxy credentials: shown to everyone in this group") if credentials_for_everyone
+            else _("Proxy credentials: admins only, sent to them privately")
+        )
     if masked_key or email:
         lines.append(
             _("Linked account: {email} ({key})").format(

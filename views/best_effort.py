@@ -11,11 +11,12 @@ network loses it, the main action goes on and the log says what was lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from aiogram.dispatcher.flags import get_flag
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError
-from aiogram.types import CallbackQuery
+from aiogram.types import CallbackQuery, InaccessibleMessage, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,39 @@ class BestEffortCallbackAnswerMiddleware(CallbackAnswerMiddleware):
     of the screen they asked for. The answer only stops a spinner, so it is best effort.
     Flags (`flags={"callback_answer": {...}}`) and the `callback_answer: CallbackAnswer`
     handler argument work as in aiogram.
+
+    In a group a tap is answered after its handler instead (``pre`` off), whatever the
+    default: a tap on someone else's menu, or a spend by a member, is refused with an
+    alert (handlers/policies.py), and an answer sent first could not carry it.
     """
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, CallbackQuery) or not _in_group(event):
+            return await super().__call__(handler, event, data)
+        properties = get_flag(data, "callback_answer")
+        properties = {**properties, "pre": False} if isinstance(properties, dict) else {
+            "pre": False
+        }
+        callback_answer = data["callback_answer"] = self.construct_callback_answer(properties)
+        try:
+            return await handler(event, data)
+        finally:
+            if not callback_answer.disabled and not callback_answer.answered:
+                await self.answer(event, callback_answer)
 
     async def answer(  # type: ignore[override]  # awaited by the base class either way
         self, event: CallbackQuery, callback_answer: CallbackAnswer
     ) -> Any:
         return await best_effort(super().answer(event, callback_answer), "answer a button tap")
+
+
+def _in_group(query: CallbackQuery) -> bool:
+    message = query.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        return False
+    return message.chat.type in ("group", "supergroup")

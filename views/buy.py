@@ -182,8 +182,11 @@ def _prompt(screen: WizardStep) -> str:
     return ""
 
 
-def screen_text(screen: WizardStep) -> str:
-    """The message of one wizard step, with a notice on top when there is one."""
+def screen_text(screen: WizardStep, requester: bool = False) -> str:
+    """The message of one wizard step, with a notice on top when there is one.
+
+    ``requester``: a group member who is not an admin; their quote asks for approval.
+    """
     parts: list[str] = []
     if screen.notice is not None:
         parts.append(notice_text(screen.notice, screen.detail))
@@ -192,6 +195,9 @@ def screen_text(screen: WizardStep) -> str:
         parts.append(quote_text(screen.quote))
         if step == COUPON:
             parts.append(_("🎟 Send me the coupon code as a message."))
+        elif requester:
+            parts.append(_("👥 In this group the admins decide purchases: tap "
+                           "“Request approval” and they will see this order in the group."))
         return "\n\n".join(parts)
     header = [_("🛒 <b>Buy proxies</b>")]
     header += _chosen_lines(screen.wizard.sel, screen.reference, step)
@@ -247,6 +253,30 @@ def quote_text(quote: QuoteView) -> str:
     return "\n".join(lines)
 
 
+def typing_prompt(step: str, who: str) -> str | None:
+    """In a group, the short message whose reply box takes what a step lets its owner type
+    (a ForceReply: with privacy mode on, the bot only reads replies to its messages).
+    ``who`` is the owner's mention (HTML). None for steps that take no typing."""
+    if step == QUANTITY:
+        return _("🔢 {who}, reply to this message with how many proxies you need "
+                 "({low}–{high}).").format(who=who, low=MIN_QUANTITY, high=MAX_QUANTITY)
+    if step == COUNTRY:
+        return _("🔎 {who}, reply to this message with a few letters of a country "
+                 "to search for it.").format(who=who)
+    if step == COUPON:
+        return _("🎟 {who}, reply to this message with your coupon code.").format(who=who)
+    return None
+
+
+def typing_placeholder(step: str) -> str:
+    """The grey hint in the reply box (at most 64 characters)."""
+    if step == QUANTITY:
+        return _("Number of proxies")
+    if step == COUNTRY:
+        return _("Country")
+    return _("Coupon code")
+
+
 def placing_text() -> str:
     return _(
         "⏳ Placing your order…\n\n"
@@ -254,8 +284,9 @@ def placing_text() -> str:
     )
 
 
-def _order_summary(order: QuoteView | Receipt) -> list[str]:
-    """Type, package or country, period and quantity: the lines every order screen shares."""
+def order_summary(order: QuoteView | Receipt) -> list[str]:
+    """Type, package or country, period and quantity: the lines every order screen shares
+    (and a member's request in a group, views/requests.py)."""
     lines = [_("Type: {value}").format(value=type_title(order.type))]
     if order.tarif:
         lines.append(_("Package: {value}").format(value=h(order.tarif)))
@@ -275,7 +306,7 @@ def _with_quote(head: str, quote: QuoteView | None) -> str:
     lines = [head]
     if quote is not None:
         lines.append("")
-        lines += _order_summary(quote)
+        lines += order_summary(quote)
         lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
     return "\n".join(lines)
 
@@ -322,7 +353,7 @@ def receipt_text(receipt: Receipt) -> str:
         _("✅ <b>Order placed!</b>"),
         "",
         _("Order: <code>{order_id}</code>").format(order_id=h(receipt.order_id)),
-        *_order_summary(receipt),
+        *order_summary(receipt),
     ]
     lines.append(_("Charged: <b>{value}</b>").format(value=usd(receipt.charged)))
     if receipt.balance is not None:

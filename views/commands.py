@@ -54,7 +54,8 @@ COMMANDS: tuple[BotCommandInfo, ...] = (
     # Without a key, /start asks for one; its button does the same.
     BotCommandInfo("start", __("Start and link your API key"),
                    button=MenuButton(__("🔑 Link API key"), "link", "unlinked")),
-    BotCommandInfo("buy", __("Buy proxies"), scope="private",
+    # In a group: with the group's key; members' purchases wait for an admin's approval.
+    BotCommandInfo("buy", __("Buy proxies"),
                    button=MenuButton(__("🛒 Buy proxies"), "buy", "linked")),
     BotCommandInfo("orders", __("My orders"),
                    button=MenuButton(__("📦 My orders"), "orders", "linked")),

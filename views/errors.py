@@ -16,6 +16,27 @@ def error_text(exc: BaseException) -> str:
         return _("🔑 No API key is linked to this chat yet. Send /start to link one.")
     if isinstance(exc, domain.PrivateChatOnly):
         return _("🔒 Please do this in a private chat with me.")
+    if isinstance(exc, domain.NotYourMenu):
+        # An alert: plain text, no HTML; the name is shortened so the alert fits.
+        return _("🙅 This menu belongs to {name}. Open your own with /buy or /menu.").format(
+            name=exc.owner_name[:40]
+        )
+    if isinstance(exc, domain.AdminsOnly):
+        return _("🔐 Only the group's admins can spend its money. "
+                 "Members can ask for a purchase with \"Request approval\".")
+    if isinstance(exc, domain.ManagersOnly):
+        return _("🔐 Only the group's admins can change this.")
+    if isinstance(exc, domain.CredentialsAdminsOnly):
+        return _("🔐 In this group only admins can see proxy credentials and files.")
+    if isinstance(exc, domain.CredentialsNeedPrivateChat):
+        return _("📬 Credentials are sent privately, but you have not started a chat with me "
+                 "yet. Open a private chat with me, press Start, then tap again.")
+    if isinstance(exc, domain.RelinkNeeded):
+        return _("🔑 The admin who linked this group's key is no longer an admin. "
+                 "A current admin must send /link again before anything is bought.")
+    if isinstance(exc, domain.AdminCheckFailed):
+        return _("⚠️ Telegram could not confirm you are an admin right now. "
+                 "Nothing was spent; please try again.")
     if isinstance(exc, domain.StaleAction):
         return _("⌛ That button is out of date. Here is a fresh menu.")
     if isinstance(exc, domain.AlreadyProcessing):

@@ -35,3 +35,12 @@ def stamp(value: datetime | None) -> str:
 
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mask_email(email: str) -> str:
+    """``ann.smith@example.com`` → ``a***@example.com``: enough for a team to recognise
+    its account, not enough to write to it. Not escaped: pass the result through `h`."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return email[:1] + "***"
+    return f"{local[:1]}***@{domain}"

@@ -219,6 +219,11 @@ def order_details_text(info: OrderInfo, now: datetime) -> str:
 # -- credentials --------------------------------------------------------------------
 
 
+def sent_privately_text() -> str:
+    """The toast after a group's secret went to the admin's private chat (plain text)."""
+    return _("📬 Sent to you in a private chat.")
+
+
 def protocol_of(code: str) -> Protocol:
     return Protocol.SOCKS5 if code == "s" else Protocol.HTTPS
 

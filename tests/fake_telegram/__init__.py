@@ -10,6 +10,9 @@ Typical use::
         menu = await chat.wait_for_message("Welcome")
         answer = await (await chat.click(menu, "Balance"))
 
+Groups emulate privacy mode (on by default), member statuses and admin rights, and the
+upgrade of a basic group to a supergroup; see README.md.
+
 Not emulated: Markdown/MarkdownV2 parsing (text is stored raw), automatic url/mention
 entities, inline-mode messages, media groups, webhooks beyond set/delete.
 """
@@ -26,7 +29,14 @@ from .client import (
 )
 from .errors import ApiError
 from .html import EntityParseError, parse_html, render_html
-from .server import DEFAULT_TOKEN, FakeBotApi, Upload
+from .server import (
+    ADMIN_RIGHTS,
+    DEFAULT_TOKEN,
+    MEMBER_PERMISSIONS,
+    SERVICE_FIELDS,
+    FakeBotApi,
+    Upload,
+)
 from .state import (
     AnsweredCallback,
     CallbackRecord,
@@ -39,7 +49,10 @@ from .state import (
 )
 
 __all__ = [
+    "ADMIN_RIGHTS",
     "DEFAULT_TOKEN",
+    "MEMBER_PERMISSIONS",
+    "SERVICE_FIELDS",
     "AnsweredCallback",
     "ApiError",
     "Button",

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -28,7 +29,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from .html import render_html
-from .server import DEFAULT_TOKEN, FakeBotApi
+from .server import ADMIN_RIGHTS, DEFAULT_TOKEN, MEMBER_PERMISSIONS, FakeBotApi
 from .state import (
     AnsweredCallback,
     ChatEvent,
@@ -42,6 +43,9 @@ from .state import (
 T = TypeVar("T")
 Match = Callable[["TgMessage"], bool] | str | None
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
+# What Telegram passes on from a t.me/<bot>?start=<payload> link (else: a plain /start).
+START_PAYLOAD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LINK_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 
 
 def tiny_png(width: int = 1, height: int = 1) -> bytes:
@@ -89,6 +93,20 @@ class TgMessage:
     reply_to_message_id: int | None
     raw: dict[str, Any]
     event: str | None = None  # "sent" / "edited" when returned by wait_for_message
+    # The reply_markup the bot sent with the message, of any kind (ForceReply, reply
+    # keyboards, inline keyboards); None for users' messages.
+    sent_reply_markup: dict[str, Any] | None = None
+
+    @property
+    def force_reply(self) -> bool:
+        """Sent with a ForceReply markup (the user's app opens a reply to it)."""
+        return bool(self.sent_reply_markup and self.sent_reply_markup.get("force_reply") is True)
+
+    @property
+    def input_field_placeholder(self) -> str | None:
+        """The placeholder of the ForceReply / reply keyboard it was sent with."""
+        markup = self.sent_reply_markup or {}
+        return markup.get("input_field_placeholder")
 
     @property
     def html(self) -> str:
@@ -308,7 +326,13 @@ class ChatHandle:
     async def send_content(
         self, content: dict[str, Any], *, reply_to: TgMessage | int | None = None
     ) -> TgMessage:
-        """The user sends a message with arbitrary Message fields (contact, location, ...)."""
+        """The user sends a message with arbitrary Message fields (contact, location, ...).
+
+        In a group the message is stored (every member sees it) but reaches the bot only if
+        Telegram would give it to the bot (privacy mode: see ``FakeBotApi.bot_receives``);
+        ``tg.is_withheld(message)`` tells.
+        """
+        self._check_can_act(posting=True)
         self.mark()
         record = self.record
         if record.type == "private":
@@ -338,8 +362,87 @@ class ChatHandle:
             from_bot=False, raw_text=raw_text, sent_at=self.tg.clock.now()
         )
         self.tg.record_chat_event(record, "user_sent", message_id)
-        self.tg.enqueue_update({"message": message})
+        self.tg.deliver_message(record, message)
         return self.tg.to_message(message, record.meta[message_id])
+
+    def _check_can_act(self, *, posting: bool) -> None:
+        """Refuse (AssertionError) what the person could not do in their app."""
+        record = self.record
+        if record.type not in ("group", "supergroup"):
+            return
+        if record.migrated_to is not None:
+            raise AssertionError(
+                f"group {record.id} was upgraded to the supergroup {record.migrated_to}: "
+                f"act in tg.groups[{record.migrated_to}].member(user)"
+            )
+        status = self.tg.member_status(record, self.user.user_id)
+        if status in ("left", "kicked"):
+            raise AssertionError(
+                f"user {self.user.user_id} is not in group {record.id} (status {status!r}); "
+                "group.join(user) first"
+            )
+        permissions = record.restricted.get(self.user.user_id, {})
+        if posting and status == "restricted" and not permissions.get("can_send_messages", True):
+            raise AssertionError(
+                f"user {self.user.user_id} is restricted in group {record.id} "
+                "(can_send_messages=False)"
+            )
+
+    async def reply(
+        self,
+        message: TgMessage | int,
+        text: str,
+        *,
+        entities: list[dict[str, Any]] | None = None,
+    ) -> TgMessage:
+        """The user replies to ``message`` of this chat (``reply_to_message`` is set).
+
+        A reply to one of the bot's messages reaches the bot even in privacy mode (that is
+        how a ForceReply prompt gets its answer in a group).
+        """
+        message_id = message if isinstance(message, int) else message.message_id
+        if not isinstance(message, int) and message.chat_id != self.chat_id:
+            raise AssertionError(
+                f"message #{message_id} is in chat {message.chat_id}, not in {self.chat_id}"
+            )
+        if message_id not in self.record.messages:
+            raise AssertionError(f"message #{message_id} is not in chat {self.chat_id}")
+        return await self.send(text, reply_to=message_id, entities=entities)
+
+    async def start(self, payload: str | None = None) -> TgMessage:
+        """Press Start, or follow a deep link with ``payload``: sends ``/start <payload>``
+        (``/start@<bot> <payload>`` in a group, as a startgroup link does). A payload
+        Telegram would not pass on (not 1..64 of ``A-Za-z0-9_-``) gives a plain /start.
+        The bot_command entity covers the command only."""
+        command = "/start" if self.record.type == "private" else f"/start@{self.tg.bot_username}"
+        text = command
+        if payload is not None and START_PAYLOAD_RE.match(payload):
+            text = f"{command} {payload}"
+        entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return await self.send(text, entities=entities)
+
+    async def open_url_button(
+        self, message: TgMessage | int, text: str | None = None, *, url: str | None = None
+    ) -> TgMessage:
+        """Tap a url button of a bot message that deep-links to this bot
+        (``https://t.me/<bot>?start=<payload>``): the user's private chat with the bot
+        gets ``/start <payload>``, which is returned. Wait for the answer on
+        ``self.user.private_chat()``. Fails if the button opens anything else."""
+        message_id = message if isinstance(message, int) else message.message_id
+        current = self.message(message_id)
+        if current is None or not current.from_bot:
+            raise AssertionError(f"no bot message #{message_id} in chat {self.chat_id}")
+        if url is not None:
+            found = [b for b in current.flat_buttons if b.url == url]
+            if len(found) != 1:
+                raise AssertionError(f"no button with url {url!r}: {current._describe_buttons()}")
+            button = found[0]
+        else:
+            button = current.button(text)
+        if button.url is None:
+            raise AssertionError(f"button {button.text!r} is not a url button: {button}")
+        self._check_can_act(posting=False)
+        return await self.user.open_deep_link(button.url)
 
     async def press_reply_button(self, text: str) -> TgMessage:
         """Tap a button of the reply keyboard (it sends its label as a text message)."""
@@ -379,6 +482,7 @@ class ChatHandle:
         return self._press(data, message_id)
 
     def _press(self, data: str | None, message_id: int | None) -> CallbackHandle:
+        self._check_can_act(posting=False)
         self.mark()
         record = self.record
         query_id = self.tg.new_callback_query(self.user.user_id, self.chat_id, message_id, data)
@@ -408,6 +512,11 @@ class ChatHandle:
         ``match`` is a predicate or a substring of the text. Each returned event is consumed,
         so repeated calls walk through the bot's messages in order. ``since`` (a seq from
         ``tg.current_seq``) overrides the starting point; 0 searches the whole history.
+
+        In a group every member sees every bot message to the group, whoever caused it:
+        a member's handle finds the bot's messages after *that member's* last action (the
+        whole history if they never acted; ``mark()`` to skip it), and consumes them for
+        that handle only.
         """
         start = self._mark if since is None else since
         predicate = _as_predicate(match)
@@ -486,6 +595,14 @@ class ChatHandle:
                 lines.append(f"  [{event.kind}] #{event.message_id}")
         if not events:
             lines.append("  (none)")
+        withheld = [
+            m
+            for m in self.tg.withheld_messages(self.chat_id)
+            if any(e.seq > start and e.message_id == m.message_id for e in self.record.events)
+        ]
+        if withheld:
+            lines.append("Messages Telegram did NOT give the bot (privacy mode, see README):")
+            lines += [f"  {m}" for m in withheld[-10:]]
         failed = [r for r in self.tg.requests if r.seq > start and not r.ok]
         if failed:
             lines.append("Bot API calls that FAILED since then:")
@@ -546,8 +663,42 @@ class FakeUser:
             self.tg.bot_membership_changed(record, "kicked", "member", self.as_dict())
         record.blocked = False
 
+    async def open_deep_link(self, link: str) -> TgMessage:
+        """The user opens ``https://t.me/<bot>?start=<payload>`` (also ``t.me/...``,
+        ``telegram.me``, ``tg://resolve?domain=<bot>&start=...``) or, given a bare payload,
+        a link with it: their private chat sends ``/start <payload>`` (as pressing Start
+        does; it also unblocks a blocked bot). An invalid payload, or none, gives a plain
+        ``/start``. A link to another bot or site fails the test. Returns the sent message.
+        """
+        payload = parse_start_link(link, self.tg.bot_username)
+        return await self.private_chat().start(payload)
+
+
+def parse_start_link(link: str, bot_username: str) -> str | None:
+    """The start payload of a deep link to ``bot_username`` (None: none given); a string
+    that is not a link is taken as the payload itself."""
+    if link.startswith(("t.me/", "telegram.me/", "telegram.dog/")):
+        link = f"https://{link}"
+    parts = urlsplit(link)
+    if parts.scheme in ("http", "https") and (parts.hostname or "").lower() in _LINK_HOSTS:
+        name = parts.path.strip("/")
+    elif parts.scheme == "tg" and parts.netloc == "resolve":
+        name = parse_qs(parts.query).get("domain", [""])[0]
+    elif parts.scheme:
+        raise AssertionError(f"{link!r} is not a Telegram link to a bot")
+    else:
+        return link
+    if name.lower() != bot_username.lower():
+        raise AssertionError(f"{link!r} opens {name!r}, not this bot @{bot_username}")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if "startgroup" in query or "startchannel" in query:
+        raise AssertionError(f"{link!r} adds the bot to a group: not emulated")
+    return query["start"][0] if "start" in query else None
+
 
 class FakeGroup:
+    """A group or supergroup and the people in it (see the README's "Groups" section)."""
+
     def __init__(self, tg: FakeTelegram, chat_id: int) -> None:
         self.tg = tg
         self.chat_id = chat_id
@@ -557,23 +708,154 @@ class FakeGroup:
     def record(self) -> ChatRecord:
         return self.tg.chats[self.chat_id]
 
+    @property
+    def migrated_to(self) -> FakeGroup | None:
+        """The supergroup this basic group became (``migrate_to_supergroup``), if any."""
+        target = self.record.migrated_to
+        return None if target is None else self.tg.groups[target]
+
+    @property
+    def migrated_from(self) -> FakeGroup | None:
+        source = self.record.migrated_from
+        return None if source is None else self.tg.groups[source]
+
     def member(self, user: FakeUser) -> ChatHandle:
-        """This group as ``user`` sees it (they become a member)."""
-        if user.user_id not in self.record.member_ids:
-            self.record.member_ids.append(user.user_id)
-        if user.user_id not in self._handles:
-            self._handles[user.user_id] = ChatHandle(self.tg, self.chat_id, user)
-        return self._handles[user.user_id]
+        """This group as ``user`` sees it (they become a member unless they left or were
+        kicked: then the handle can only read)."""
+        record = self.record
+        uid = user.user_id
+        if uid not in record.member_ids and uid not in record.left_ids + record.kicked_ids:
+            record.member_ids.append(uid)
+        if uid not in self._handles:
+            self._handles[uid] = ChatHandle(self.tg, self.chat_id, user)
+        return self._handles[uid]
+
+    def status(self, user: FakeUser | int) -> str:
+        """What getChatMember would say: creator, administrator, member, restricted, left,
+        kicked."""
+        return self.tg.member_status(self.record, _uid(user))
 
     def set_owner(self, user: FakeUser) -> None:
         self.record.owner_id = user.user_id
 
     def set_admins(self, *users: FakeUser) -> None:
-        """Replace the admin list getChatAdministrators/getChatMember report (owner aside)."""
-        self.record.admin_ids = [u.user_id for u in users]
+        """Replace the admin list getChatAdministrators/getChatMember report (owner aside);
+        each with full rights (``ADMIN_RIGHTS``)."""
+        record = self.record
+        record.admin_ids = [u.user_id for u in users]
+        record.admin_rights = {}
+        for user in users:
+            self._make_present(user.user_id)
 
-    def set_bot_admin(self, is_admin: bool = True) -> None:
-        self.record.bot_is_admin = is_admin
+    def promote(self, user: FakeUser, *, custom_title: str | None = None, **rights: bool) -> None:
+        """Make ``user`` an administrator with full rights except those given, e.g.
+        ``promote(bob, can_manage_chat=False)`` (replaces earlier overrides)."""
+        record = self.record
+        uid = user.user_id
+        if uid == record.owner_id:
+            raise ValueError("the owner is the creator, not an administrator")
+        overrides: dict[str, Any] = _check_keys(rights, ADMIN_RIGHTS, "can_manage_topics")
+        if custom_title is not None:
+            overrides["custom_title"] = custom_title
+        self._make_present(uid)
+        if uid not in record.admin_ids:
+            record.admin_ids.append(uid)
+        record.admin_rights[uid] = overrides
+
+    def set_admin_rights(self, user: FakeUser, **rights: Any) -> None:
+        """Change some rights of an administrator (promoting them if need be), keeping the
+        other overrides: ``set_admin_rights(bob, can_manage_chat=False)``."""
+        current = dict(self.record.admin_rights.get(user.user_id, {}))
+        title = current.pop("custom_title", None)
+        title = rights.pop("custom_title", title)
+        self.promote(user, custom_title=title, **{**current, **rights})
+
+    def demote(self, user: FakeUser) -> None:
+        """An administrator goes back to being a plain member."""
+        record = self.record
+        uid = user.user_id
+        if uid == record.owner_id:
+            raise ValueError("the owner can't be demoted")
+        if uid in record.admin_ids:
+            record.admin_ids.remove(uid)
+        record.admin_rights.pop(uid, None)
+        self._make_present(uid)
+
+    def restrict(self, user: FakeUser, **permissions: bool) -> None:
+        """getChatMember says ``restricted`` (still a member) with these permissions (the
+        rest: ``MEMBER_PERMISSIONS``); ``can_send_messages=False`` stops their sends."""
+        record = self.record
+        uid = user.user_id
+        if uid == record.owner_id:
+            raise ValueError("the owner can't be restricted")
+        given = _check_keys(permissions, MEMBER_PERMISSIONS)
+        self.demote(user)
+        record.restricted[uid] = {
+            "is_member": True,
+            **MEMBER_PERMISSIONS,
+            **given,
+            "until_date": 0,
+        }
+
+    def unrestrict(self, user: FakeUser) -> None:
+        self.record.restricted.pop(user.user_id, None)
+
+    def kick(self, user: FakeUser, by: FakeUser | None = None, *, notify: bool = True) -> None:
+        """Ban ``user`` (status ``kicked``); ``notify``: the group shows, and the bot gets,
+        the ``left_chat_member`` service message from ``by`` (default: the owner)."""
+        uid = user.user_id
+        if uid == self.record.owner_id:
+            raise ValueError("the owner can't be kicked")
+        self._remove(uid)
+        self.record.kicked_ids.append(uid)
+        if notify:
+            self._post_service(self._actor(by), {"left_chat_member": user.as_dict()})
+
+    def unban(self, user: FakeUser) -> None:
+        """A kicked user may join again (status ``left``)."""
+        record = self.record
+        if user.user_id in record.kicked_ids:
+            record.kicked_ids.remove(user.user_id)
+            record.left_ids.append(user.user_id)
+
+    def leave(self, user: FakeUser, *, notify: bool = True) -> None:
+        """``user`` leaves (status ``left``); ``notify``: with the ``left_chat_member``
+        service message."""
+        uid = user.user_id
+        self._remove(uid)
+        if uid == self.record.owner_id:
+            self.record.owner_id = None
+        self.record.left_ids.append(uid)
+        if notify:
+            self._post_service(user.as_dict(), {"left_chat_member": user.as_dict()})
+
+    def join(
+        self, user: FakeUser, by: FakeUser | None = None, *, notify: bool = True
+    ) -> ChatHandle:
+        """``user`` joins (or is added by ``by``): status ``member``; ``notify``: with the
+        ``new_chat_members`` service message. Returns their handle."""
+        record = self.record
+        uid = user.user_id
+        if uid in record.kicked_ids:
+            raise AssertionError(f"user {uid} is banned from group {self.chat_id}; unban first")
+        if uid in record.left_ids:
+            record.left_ids.remove(uid)
+        if uid not in record.member_ids:
+            record.member_ids.append(uid)
+        if notify:
+            actor = by.as_dict() if by is not None else user.as_dict()
+            self._post_service(actor, {"new_chat_members": [user.as_dict()]})
+        return self.member(user)
+
+    def set_bot_admin(self, is_admin: bool = True, **rights: bool) -> None:
+        """Make the bot an administrator (full rights except those given, e.g.
+        ``can_delete_messages=False``) or, with False, a plain member. No update is sent;
+        ``tg.bot_membership_changed`` sends one. An admin bot sees every group message."""
+        record = self.record
+        record.bot_is_admin = is_admin
+        record.bot_rights = (
+            _check_keys(rights, ADMIN_RIGHTS, "can_manage_topics") if is_admin else {}
+        )
 
     def remove_bot(self, by: FakeUser | None = None, *, notify: bool = True) -> None:
         """Sends to this group fail with 403 "bot was kicked from the ... chat".
@@ -597,6 +879,89 @@ class FakeGroup:
             self.tg.bot_membership_changed(record, old, "member", self._actor(by))
         record.bot_removed = False
 
+    def migrate_to_supergroup(
+        self, new_chat_id: int | None = None, *, by: FakeUser | None = None
+    ) -> FakeGroup:
+        """Upgrade this basic group to a supergroup, as Telegram does when a group turns
+        public, grows or gets a setting only supergroups have.
+
+        The supergroup gets a new id (``new_chat_id`` or a fresh ``-100…``) and the same
+        title, owner, admins (and their rights), members and bot membership; it is added to
+        ``tg.groups``, and this group stays there too, with its messages, marked
+        ``migrated_to``. The bot gets two service messages, both from ``by`` (default: the
+        owner): ``migrate_to_chat_id`` in this chat, then ``migrate_from_chat_id`` in the new
+        one. From then on the bot's sends, edits, deletes, getChatMember... to this chat fail
+        with 400 "group chat was upgraded to a supergroup chat" and ``migrate_to_chat_id``
+        (aiogram: TelegramMigrateToChat); getChat still works. Members act in the new group
+        through ``new_group.member(user)``; old handles refuse to act.
+        """
+        old = self.record
+        if old.type != "group":
+            raise ValueError(f"chat {self.chat_id} is a {old.type}, not a basic group")
+        if old.migrated_to is not None:
+            raise ValueError(f"group {self.chat_id} was already upgraded to {old.migrated_to}")
+        if new_chat_id is None:
+            new_chat_id = self.tg.new_supergroup_id()
+        elif new_chat_id > -(10**12) or new_chat_id in self.tg.chats:
+            raise ValueError(f"{new_chat_id} is not a free supergroup id (-100…)")
+        actor = self._actor(by)
+        self.tg.chats[new_chat_id] = ChatRecord(
+            id=new_chat_id,
+            type="supergroup",
+            title=old.title,
+            owner_id=old.owner_id,
+            admin_ids=list(old.admin_ids),
+            member_ids=list(old.member_ids),
+            bot_is_admin=old.bot_is_admin,
+            bot_removed=old.bot_removed,
+            admin_rights=copy.deepcopy(old.admin_rights),
+            bot_rights=dict(old.bot_rights),
+            restricted=copy.deepcopy(old.restricted),
+            left_ids=list(old.left_ids),
+            kicked_ids=list(old.kicked_ids),
+            migrated_from=self.chat_id,
+        )
+        new_group = FakeGroup(self.tg, new_chat_id)
+        self.tg.groups[new_chat_id] = new_group
+        self._post_service(actor, {"migrate_to_chat_id": new_chat_id})
+        old.migrated_to = new_chat_id
+        new_group._post_service(actor, {"migrate_from_chat_id": self.chat_id})
+        return new_group
+
+    def _post_service(self, actor: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """A service message in this group (stored, and given to the bot if it is there)."""
+        record = self.record
+        message_id = record.allocate_message_id()
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": actor,
+            "chat": record.as_dict(),
+            "date": self.tg.now_ts(),
+            **copy.deepcopy(fields),
+        }
+        record.messages[message_id] = message
+        record.meta[message_id] = MessageMeta(from_bot=False, sent_at=self.tg.clock.now())
+        self.tg.record_chat_event(record, "service", message_id)
+        self.tg.deliver_message(record, message)
+        return message
+
+    def _make_present(self, uid: int) -> None:
+        record = self.record
+        for ids in (record.left_ids, record.kicked_ids):
+            if uid in ids:
+                ids.remove(uid)
+        record.restricted.pop(uid, None)
+        if uid not in record.member_ids:
+            record.member_ids.append(uid)
+
+    def _remove(self, uid: int) -> None:
+        record = self.record
+        for ids in (record.admin_ids, record.member_ids, record.left_ids, record.kicked_ids):
+            if uid in ids:
+                ids.remove(uid)
+        record.admin_rights.pop(uid, None)
+        record.restricted.pop(uid, None)
+
     def _actor(self, by: FakeUser | None) -> dict[str, Any]:
         if by is not None:
             return by.as_dict()
@@ -604,6 +969,20 @@ class FakeGroup:
         if owner is not None and owner in self.tg.users:
             return self.tg.users[owner].as_dict()
         return self.tg.user_dict(owner if owner is not None else 777_000)
+
+
+def _uid(user: FakeUser | int) -> int:
+    return user if isinstance(user, int) else user.user_id
+
+
+def _check_keys(given: dict[str, Any], known: dict[str, Any], *extra: str) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(known) - set(extra))
+    if unknown:
+        raise TypeError(f"unknown rights/permissions {unknown}; known: {sorted(known)}")
+    for key, value in given.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{key} must be True or False, not {value!r}")
+    return dict(given)
 
 
 class FakeTelegram(FakeBotApi):
@@ -620,11 +999,18 @@ class FakeTelegram(FakeBotApi):
         bot_username: str = "fake_shop_bot",
         bot_first_name: str = "Fake Shop Bot",
         clock: ClockLike | None = None,
+        privacy_mode: bool = True,
     ) -> None:
         super().__init__(
-            token, bot_username=bot_username, bot_first_name=bot_first_name, clock=clock
+            token,
+            bot_username=bot_username,
+            bot_first_name=bot_first_name,
+            clock=clock,
+            privacy_mode=privacy_mode,
         )
         self.users: dict[int, FakeUser] = {}
+        # Every group by id; a basic group upgraded to a supergroup stays here (marked
+        # ``migrated_to``) next to its supergroup.
         self.groups: dict[int, FakeGroup] = {}
 
     async def __aenter__(self) -> FakeTelegram:
@@ -688,7 +1074,8 @@ class FakeTelegram(FakeBotApi):
         admins: tuple[FakeUser, ...] | list[FakeUser] = (),
         bot_is_admin: bool = False,
     ) -> FakeGroup:
-        """A group (ids <= -10**12 are supergroups, as in Telegram)."""
+        """A group (ids <= -10**12 are supergroups, as in Telegram; others, e.g.
+        ``-4001234567``, basic groups)."""
         if chat_id in self.groups:
             return self.groups[chat_id]
         self.chats[chat_id] = ChatRecord(
@@ -706,6 +1093,40 @@ class FakeTelegram(FakeBotApi):
             if member is not None:
                 group.member(member)
         return group
+
+    @property
+    def bot_username(self) -> str:
+        return str(self.bot_user["username"])
+
+    def deep_link(self, payload: str | None = None) -> str:
+        """``https://t.me/<bot>?start=<payload>`` (no payload: ``https://t.me/<bot>``)."""
+        base = f"https://t.me/{self.bot_username}"
+        return base if payload is None else f"{base}?start={payload}"
+
+    def new_supergroup_id(self) -> int:
+        """A free supergroup chat id (-100…)."""
+        while True:
+            chat_id = -(10**12 + self._next_supergroup)
+            self._next_supergroup += 1
+            if chat_id not in self.chats:
+                return chat_id
+
+    def is_withheld(self, message: TgMessage) -> bool:
+        """Did Telegram keep this user message from the bot (``withheld_updates``)?"""
+        return any(
+            (update.get("message") or {}).get("message_id") == message.message_id
+            and update["message"]["chat"]["id"] == message.chat_id
+            for update in self.withheld_updates
+        )
+
+    def withheld_messages(self, chat_id: int | None = None) -> list[TgMessage]:
+        """The messages in ``withheld_updates`` (of one chat, or all), as sent."""
+        found = []
+        for update in self.withheld_updates:
+            message = update.get("message")
+            if message is not None and chat_id in (None, message["chat"]["id"]):
+                found.append(self.to_message(message, None))
+        return found
 
     # ------------------------------------------------------------------ injection
 
@@ -772,6 +1193,7 @@ class FakeTelegram(FakeBotApi):
             reply_to_message_id=reply["message_id"] if reply else None,
             raw=copy.deepcopy(raw),
             event=event,
+            sent_reply_markup=copy.deepcopy(meta.reply_markup) if meta else None,
         )
 
     def record_chat_event(self, chat: ChatRecord, kind: str, message_id: int) -> ChatEvent:
@@ -780,7 +1202,7 @@ class FakeTelegram(FakeBotApi):
         return event
 
     def history(self, chat_id: int) -> list[ChatEvent]:
-        """Everything that happened in a chat: user_sent / sent / edited / deleted."""
+        """Everything that happened in a chat: user_sent / service / sent / edited / deleted."""
         return list(self.chats[chat_id].events)
 
     def _sent_files(self, kind: str, chat_id: int | None) -> list[StoredFile]:

@@ -221,6 +221,7 @@ class FakeBotApi:
         clock: ClockLike | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        privacy_mode: bool = True,
     ) -> None:
         self.token = token
         prefix = token.split(":", 1)[0]
@@ -247,6 +248,12 @@ class FakeBotApi:
         self.allowed_updates: list[str] | None = None
         self.pending_updates: list[dict[str, Any]] = []
         self.dropped_updates: list[dict[str, Any]] = []
+        # Group privacy mode (BotFather's /setprivacy; on for every new bot): see
+        # ``bot_receives``. Settable at any time; getMe reports it.
+        self.privacy_mode = privacy_mode
+        # Group messages Telegram never gives the bot (privacy mode, bot not in the group),
+        # as the updates they would have been; they are in the chat's history all the same.
+        self.withheld_updates: list[dict[str, Any]] = []
         self.delivered_update_id = 0  # highest update_id handed out by getUpdates
         self.confirmed_update_id = 0  # highest update_id confirmed via offset
         self.long_polls_waiting = 0  # getUpdates calls currently parked server-side
@@ -254,6 +261,7 @@ class FakeBotApi:
         self._next_update_id = 100_000
         self._next_file = 1
         self._next_query = 1
+        self._next_supergroup = 1_999_000_001
         self._seq = 0
         self._faults: list[_Fault] = []
         self.rate_limits: RateLimits | None = None
@@ -564,7 +572,21 @@ class FakeBotApi:
     def now_ts(self) -> int:
         return int(self.clock.now().timestamp())
 
-    def _chat(self, params: dict[str, Any], key: str = "chat_id") -> ChatRecord:
+    def _chat(
+        self, params: dict[str, Any], key: str = "chat_id", *, write: bool = True
+    ) -> ChatRecord:
+        """The chat a call names. ``write``: the call needs a live chat (everything but
+        getChat), so a basic group upgraded to a supergroup answers as Telegram does."""
+        chat = self._find_chat(params, key)
+        if write and chat.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=chat.migrated_to,
+            )
+        return chat
+
+    def _find_chat(self, params: dict[str, Any], key: str) -> ChatRecord:
         value = params.get(key)
         if value is None or value == "":
             raise bad_request("chat_id is empty")
@@ -668,6 +690,7 @@ class FakeBotApi:
             raw_text=raw_text,
             parse_mode=params.get("parse_mode"),
             sent_at=self.clock.now(),
+            reply_markup=copy.deepcopy(markup),
         )
         self._record_event(chat, "sent", message_id)
         return copy.deepcopy(message)
@@ -843,12 +866,58 @@ class FakeBotApi:
             }
         )
 
+    def bot_receives(self, chat: ChatRecord, message: dict[str, Any]) -> bool:
+        """Would Telegram give the bot this message someone sent in ``chat``?
+
+        Private chats: always. Groups the bot is not in (removed, or upgraded to a
+        supergroup): never. Service messages (``SERVICE_FIELDS``): always. Otherwise, with
+        ``privacy_mode`` on and the bot not an administrator, only commands not addressed
+        to another bot (``/cmd``, ``/cmd@this_bot``; not ``/cmd@other_bot``), messages that
+        mention the bot (``@this_bot`` in the text, or a text_mention of it) and replies to
+        the bot's messages. Bot admins and bots without privacy mode get everything.
+        """
+        if chat.type not in ("group", "supergroup"):
+            return True
+        if chat.bot_removed or chat.migrated_to is not None:
+            return False
+        if SERVICE_FIELDS & message.keys():
+            return True
+        if not self.privacy_mode or chat.bot_is_admin:
+            return True
+        reply = message.get("reply_to_message") or {}
+        if (reply.get("from") or {}).get("id") == self.bot_id:
+            return True
+        text = message.get("text", message.get("caption")) or ""
+        username = str(self.bot_user["username"]).lower()
+        command = _COMMAND_TARGET_RE.match(text)
+        if command and (not command.group(1) or command.group(1).lower() == username):
+            return True
+        if re.search(rf"@{re.escape(username)}(?![A-Za-z0-9_])", text, re.IGNORECASE):
+            return True
+        entities = message.get("entities", message.get("caption_entities")) or []
+        return any(
+            e.get("type") == "text_mention" and (e.get("user") or {}).get("id") == self.bot_id
+            for e in entities
+            if isinstance(e, dict)
+        )
+
+    def deliver_message(
+        self, chat: ChatRecord, message: dict[str, Any], kind: str = "message"
+    ) -> dict[str, Any] | None:
+        """Queue ``{kind: message}`` if the bot may see it (``bot_receives``); otherwise
+        keep it in ``withheld_updates``. Returns the queued update, or None."""
+        if self.bot_receives(chat, message):
+            return self.enqueue_update({kind: message})
+        self.withheld_updates.append(copy.deepcopy({kind: message}))
+        self._bump()
+        return None
+
     def _bot_member(self, status: str) -> dict[str, Any]:
         user = dict(self.bot_user)
         if status == "kicked":
             return {"status": "kicked", "user": user, "until_date": 0}
         if status == "administrator":
-            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+            return {"status": "administrator", "user": user, **ADMIN_RIGHTS}
         return {"status": status, "user": user}
 
     def _allowed(self, update: dict[str, Any]) -> bool:
@@ -940,7 +1009,7 @@ class FakeBotApi:
         return {
             **self.bot_user,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
+            "can_read_all_group_messages": not self.privacy_mode,
             "supports_inline_queries": False,
             "can_connect_to_business": False,
             "has_main_web_app": False,
@@ -1114,7 +1183,7 @@ class FakeBotApi:
         meta = chat.meta[message_id]
         if self.clock.now().timestamp() - message["date"] >= DELETE_WINDOW.total_seconds():
             return "message can't be deleted"
-        if chat.type != "private" and not meta.from_bot and not chat.bot_is_admin:
+        if chat.type != "private" and not meta.from_bot and not self.bot_can_delete(chat):
             return "message can't be deleted"
         return None
 
@@ -1191,7 +1260,7 @@ class FakeBotApi:
     # ------------------------------------------------------------------ chats
 
     async def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        chat = self._chat(params)
+        chat = self._chat(params, write=False)
         return {
             **chat.as_dict(),
             "accent_color_id": 0,
@@ -1223,17 +1292,52 @@ class FakeBotApi:
             return user
         return {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
 
+    def admin_rights(self, chat: ChatRecord, user_id: int) -> dict[str, Any]:
+        """An administrator's rights: full rights (``ADMIN_RIGHTS``) with the overrides set
+        by ``FakeGroup.promote`` / ``set_bot_admin``."""
+        rights: dict[str, Any] = dict(ADMIN_RIGHTS)
+        if chat.type == "supergroup":
+            rights["can_manage_topics"] = False
+        rights.update(
+            chat.bot_rights if user_id == self.bot_id else chat.admin_rights.get(user_id, {})
+        )
+        return rights
+
+    def bot_can_delete(self, chat: ChatRecord) -> bool:
+        """May the bot delete other people's messages in this group?"""
+        if not chat.bot_is_admin or chat.bot_removed:
+            return False
+        return bool(self.admin_rights(chat, self.bot_id)["can_delete_messages"])
+
+    def member_status(self, chat: ChatRecord, user_id: int) -> str:
+        """creator / administrator / member / restricted / left / kicked, as getChatMember."""
+        return str(self._member_json(chat, user_id)["status"])
+
     def _member_json(self, chat: ChatRecord, user_id: int) -> dict[str, Any]:
         user = self.user_dict(user_id)
         if chat.type == "private":
             return {"status": "member", "user": user}
+        if user_id == self.bot_id:
+            if chat.bot_removed:
+                if chat.type == "supergroup":
+                    return {"status": "kicked", "user": user, "until_date": 0}
+                return {"status": "left", "user": user}
+            if chat.bot_is_admin:
+                return {"status": "administrator", "user": user, **self.admin_rights(chat, user_id)}
+            return {"status": "member", "user": user}
+        if user_id in chat.kicked_ids:
+            return {"status": "kicked", "user": user, "until_date": 0}
+        if user_id in chat.left_ids:
+            return {"status": "left", "user": user}
         if user_id == chat.owner_id:
             return {"status": "creator", "user": user, "is_anonymous": False}
-        if user_id in chat.admin_ids or (user_id == self.bot_id and chat.bot_is_admin):
-            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
-        if user_id in chat.member_ids or (user_id == self.bot_id and not chat.bot_removed):
+        if user_id in chat.admin_ids:
+            return {"status": "administrator", "user": user, **self.admin_rights(chat, user_id)}
+        if user_id in chat.restricted:
+            return {"status": "restricted", "user": user, **chat.restricted[user_id]}
+        if user_id in chat.member_ids:
             return {"status": "member", "user": user}
-        return {"status": "left", "user": user}
+        return {"status": "left", "user": user}  # never joined: what Telegram answers
 
     async def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
@@ -1249,9 +1353,10 @@ class FakeBotApi:
         ids = ([chat.owner_id] if chat.owner_id is not None else []) + [
             uid for uid in chat.admin_ids if uid != chat.owner_id
         ]
-        if chat.bot_is_admin and self.bot_id not in ids:
+        if chat.bot_is_admin and not chat.bot_removed and self.bot_id not in ids:
             ids.append(self.bot_id)
-        return [self._member_json(chat, uid) for uid in ids]
+        members = [self._member_json(chat, uid) for uid in ids]
+        return [m for m in members if m["status"] in ("creator", "administrator")]
 
     async def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = str(params.get("file_id") or "")
@@ -1274,7 +1379,9 @@ class FakeBotApi:
         }
 
 
-_ADMIN_RIGHTS: dict[str, bool] = {
+# Full rights of a group administrator promoted by the owner, as getChatMember reports them
+# (``can_manage_topics`` is added in supergroups).
+ADMIN_RIGHTS: dict[str, bool] = {
     "can_be_edited": False,
     "is_anonymous": False,
     "can_manage_chat": True,
@@ -1290,6 +1397,43 @@ _ADMIN_RIGHTS: dict[str, bool] = {
     "can_send_welcome_messages": False,
     "can_pin_messages": True,
 }
+
+# A restricted member's permissions unless a test says otherwise (may send; may not manage).
+MEMBER_PERMISSIONS: dict[str, bool] = {
+    "can_send_messages": True,
+    "can_send_audios": True,
+    "can_send_documents": True,
+    "can_send_photos": True,
+    "can_send_videos": True,
+    "can_send_video_notes": True,
+    "can_send_voice_notes": True,
+    "can_send_polls": True,
+    "can_send_other_messages": True,
+    "can_add_web_page_previews": True,
+    "can_react_to_messages": True,
+    "can_edit_tag": True,
+    "can_change_info": False,
+    "can_invite_users": True,
+    "can_pin_messages": False,
+    "can_manage_topics": False,
+}
+
+# Message fields that make it a service message: Telegram gives those to every bot.
+SERVICE_FIELDS = frozenset(
+    {
+        "new_chat_members",
+        "left_chat_member",
+        "new_chat_title",
+        "new_chat_photo",
+        "delete_chat_photo",
+        "group_chat_created",
+        "supergroup_chat_created",
+        "migrate_to_chat_id",
+        "migrate_from_chat_id",
+        "pinned_message",
+    }
+)
+_COMMAND_TARGET_RE = re.compile(r"^/[A-Za-z0-9_]*(?:@([A-Za-z0-9_]+))?")
 
 
 def _decode_field(key: str, value: Any) -> Any:

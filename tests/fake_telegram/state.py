@@ -120,6 +120,9 @@ class MessageMeta:
     raw_text: str | None = None  # text/caption exactly as the bot sent it (HTML source)
     parse_mode: str | None = None
     sent_at: datetime | None = None
+    # The reply_markup the bot sent with it, of any kind (ForceReply and reply keyboards
+    # are not part of the Message JSON Telegram returns, so they are kept here).
+    reply_markup: dict[str, Any] | None = None
 
 
 @dataclass
@@ -127,7 +130,7 @@ class ChatEvent:
     """Something that happened to a chat, in global order (``seq``)."""
 
     seq: int
-    kind: str  # "user_sent" | "sent" | "edited" | "deleted"
+    kind: str  # "user_sent" | "service" | "sent" | "edited" | "deleted"
     chat_id: int
     message_id: int
     snapshot: dict[str, Any] | None  # the Message JSON right after the event
@@ -158,6 +161,15 @@ class ChatRecord:
     member_ids: list[int] = field(default_factory=list)
     bot_is_admin: bool = False
     bot_removed: bool = False
+    # admin → the rights that differ from full rights (``FakeGroup.promote``)
+    admin_rights: dict[int, dict[str, Any]] = field(default_factory=dict)
+    bot_rights: dict[str, Any] = field(default_factory=dict)  # the bot's, when it is admin
+    restricted: dict[int, dict[str, Any]] = field(default_factory=dict)  # user → permissions
+    left_ids: list[int] = field(default_factory=list)
+    kicked_ids: list[int] = field(default_factory=list)
+    # supergroup migration: the basic group points at its supergroup and back
+    migrated_to: int | None = None
+    migrated_from: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": self.id, "type": self.type}

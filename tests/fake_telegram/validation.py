@@ -14,6 +14,7 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER = 200
 MAX_BUTTONS = 100
+MAX_PLACEHOLDER = 64
 
 INLINE_ACTIONS = (
     "url",
@@ -101,10 +102,33 @@ def validate_reply_markup(markup: Any, *, inline_only: bool = False) -> dict[str
                 label = button.get("text") if isinstance(button, dict) else button
                 if not isinstance(label, str) or not label:
                     raise bad_request("can't parse keyboard button: Text must be non-empty")
+        _validate_placeholder(markup)
         return markup
-    if markup.get("remove_keyboard") or markup.get("force_reply"):
+    for key in ("remove_keyboard", "force_reply", "selective"):
+        if key in markup and not isinstance(markup[key], bool):
+            raise bad_request(f'field "{key}" must be of type Boolean')
+    if markup.get("remove_keyboard"):
+        return markup
+    if "force_reply" in markup:
+        # Telegram would quietly send ``force_reply: false`` without any markup; the fake
+        # refuses it, as it is always a mistake (aiogram's ForceReply is always true).
+        if markup["force_reply"] is not True:
+            raise bad_request('field "force_reply" must be true')
+        _validate_placeholder(markup)
         return markup
     raise bad_request('can\'t find field "inline_keyboard"')
+
+
+def _validate_placeholder(markup: dict[str, Any]) -> None:
+    """input_field_placeholder of a reply keyboard or ForceReply: a string of 0..64 chars
+    (the Bot API documents 1-64; empty means none, as in tdlib)."""
+    if "input_field_placeholder" not in markup:
+        return
+    placeholder = markup["input_field_placeholder"]
+    if not isinstance(placeholder, str):
+        raise bad_request('field "input_field_placeholder" must be of type String')
+    if len(placeholder) > MAX_PLACEHOLDER:
+        raise bad_request("input field placeholder is too long")
 
 
 def validate_inline_keyboard(rows: Any) -> None:
