@@ -153,7 +153,8 @@ def quote_keyboard(quote: QuoteView, requester: bool = False) -> InlineKeyboardM
     builder = InlineKeyboardBuilder()
     if requester:
         builder.button(
-            text=_("📨 Request approval · {total}").format(total=usd(quote.total)),
+            # No price: the quote's text shows it, and the label stays short on a phone.
+            text=_("📨 Request approval"),
             callback_data=AskApprovalCb(op_id=quote.op_id),
         )
     else:

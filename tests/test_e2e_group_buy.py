@@ -1,7 +1,7 @@
 """Buying in a group: admins confirm, members request, an admin's Approve buys exactly once.
 
 The team (tests/e2e.py `team`) is a supergroup with the bot, its owner Olga and admin Artem,
-and a plain member Mila; its key is linked. Prices: IPv4, 1 Month, $2.40 a proxy.
+and a plain member Mila; its key is linked. Prices: IPv4, 1 month, $2.40 a proxy.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def to_quantity(handle, command: str = "/buy"):
     message = await say(handle, command, expect=START)
     message = await tap(handle, message, "Datacenter IPv4", expect=COUNTRY)
     message = await tap(handle, message, "United States", expect=PERIOD)
-    message = await tap(handle, message, "1 Month", expect=QUANTITY)
+    message = await tap(handle, message, "1 month", expect=QUANTITY)
     prompt = await handle.wait_for_message(final(QUANTITY_PROMPT), timeout=TIMEOUT)
     return message, prompt
 

@@ -519,7 +519,29 @@ def _other_markups() -> list:
         markups.append(reminder_settings_keyboard(offsets, 9999))
     for kind in KIND_CODES:
         markups.append(arrival_keyboard(("x" * 32, kind)))
+    markups += _group_markups()
     return markups
+
+
+def _group_markups() -> list:
+    from decimal import Decimal
+
+    from keyboards.buy import quote_keyboard
+    from keyboards.requests import (
+        request_done_keyboard,
+        request_keyboard,
+        request_pending_keyboard,
+    )
+    from services.purchase import QuoteView
+
+    quote = QuoteView(op_id="f" * 32, type="mix_isp", total=Decimal("999999999.99"),
+                      balance=Decimal("0"), coupon="X" * 32)
+    return [
+        request_keyboard("r" * 48),
+        request_pending_keyboard("r" * 48),
+        request_done_keyboard(),
+        quote_keyboard(quote, requester=True),
+    ]
 
 
 def _all_markups() -> list:
