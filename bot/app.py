@@ -43,6 +43,7 @@ from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
+from services.group_link import GroupLinkService
 from services.group_requests import GroupRequests
 from services.groups import GroupService
 from services.key_checks import KeyCheckLimiter
@@ -260,6 +261,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         repos, purchases, checkout, clock, settings.group_request_ttl
     )
     dispatcher["group_requests"] = group_requests
+    dispatcher["group_link"] = GroupLinkService(api_client, repos, vault)
     dispatcher["groups"] = GroupService(repos)
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)

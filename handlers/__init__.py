@@ -19,6 +19,7 @@ from handlers import (
     deposit,
     errors,
     fallback,
+    group_link,
     link,
     membership,
     orders,
@@ -39,6 +40,9 @@ def build_root_router() -> Router:
         # my_chat_member only: no other router sees those updates.
         membership.setup(),
         common.setup(),
+        # Before start (its /start takes any payload) and link (it takes a key pasted in
+        # any state): the deep link of a group's /link, and a key sent for that group.
+        group_link.setup(),
         start.setup(),
         link.setup(),
         account.setup(),

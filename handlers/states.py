@@ -12,3 +12,10 @@ class Buy(StatesGroup):
     kept in one place; this state only says a wizard is running."""
 
     wizard = State()
+
+
+class GroupLink(StatesGroup):
+    """An admin's private chat, linking a group's key after the group's /link deep link:
+    a key sent now is for the group of the invitation whose token is in the state's data."""
+
+    waiting_key = State()

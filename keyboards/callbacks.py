@@ -152,6 +152,23 @@ class TopUpCb(CallbackData, prefix="tu"):
     op_id: str
 
 
+# -- groups: linking a key (handlers/group_link.py) ------------------------------------------
+
+
+class GroupLinkCb(CallbackData, prefix="gl"):
+    """In an admin's private chat: link the group of the invitation ``token`` (the deep
+    link's token, never the group's id) with this private chat's key (action "own")."""
+
+    action: str
+    token: str
+
+
+class GroupUnlinkCb(CallbackData, prefix="gu"):
+    """/unlink's confirmation in a group: "yes" unlinks the key, "no" keeps it."""
+
+    action: str
+
+
 # -- groups: member requests (handlers/requests.py) ------------------------------------------
 
 

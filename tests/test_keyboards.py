@@ -178,6 +178,40 @@ def test_top_up_callbacks_fit_in_the_worst_case() -> None:
             assert_fits(TopUpCb(action=action, kind=kind, op_id=longest))
 
 
+# -- groups: linking a key -------------------------------------------------------------------
+
+
+def test_group_link_callbacks_fit_in_the_worst_case() -> None:
+    import secrets
+
+    from keyboards.callbacks import GroupLinkCb, GroupUnlinkCb
+
+    # Invitation tokens are secrets.token_urlsafe(16): 22 characters; checked with room.
+    assert len(secrets.token_urlsafe(16)) == 22
+    assert_fits(GroupLinkCb(action="own", token="T" * 48))
+    for action in ("yes", "no"):
+        assert_fits(GroupUnlinkCb(action=action))
+
+
+def test_group_link_keyboards_fit() -> None:
+    from bot.i18n import build_i18n
+    from keyboards.groups import choose_key_keyboard, invitation_keyboard, unlink_confirm_keyboard
+
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale("ru"):
+        markups = [
+            invitation_keyboard("https://t.me/" + "b" * 32 + "?start=g_" + "T" * 62),
+            choose_key_keyboard("T" * 48, has_own_key=True),
+            choose_key_keyboard("T" * 48, has_own_key=False),
+            unlink_confirm_keyboard(),
+        ]
+    for markup in markups:
+        for row in markup.inline_keyboard:
+            for button in row:
+                assert button.text
+                assert len((button.callback_data or "").encode()) <= CALLBACK_DATA_LIMIT
+
+
 # -- groups: member requests ------------------------------------------------------------------
 
 

@@ -67,6 +67,9 @@ COMMANDS: tuple[BotCommandInfo, ...] = (
                    button=MenuButton(__("📜 Transactions"), "tx", "linked")),
     BotCommandInfo("settings", __("Language and key"),
                    button=MenuButton(__("⚙️ Settings"), "settings", "always")),
+    # In a group: admins link the group's key through a private chat (never in the group).
+    BotCommandInfo("link", __("Link an API key (in a group: admins, privately)")),
+    BotCommandInfo("unlink", __("Unlink a group's API key (admins)"), in_menu=False),
     # Reached from /settings too; rare enough to stay out of the command menu.
     BotCommandInfo("logout", __("Forget the API key"), in_menu=False),
     BotCommandInfo("help", __("What I can do"),
