@@ -24,7 +24,7 @@ def choose_key_keyboard(token: str, has_own_key: bool) -> InlineKeyboardMarkup:
     rows = []
     if has_own_key:
         rows.append([InlineKeyboardButton(
-            text=_("🔑 Use the key linked here"),
+            text=_("🔑 Use my linked key"),
             callback_data=GroupLinkCb(action="own", token=token).pack(),
         )])
     rows.append([cancel_button()])

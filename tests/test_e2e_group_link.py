@@ -25,7 +25,7 @@ from tests.e2e import (
 GONE = "used up or has expired"
 NOT_ADMIN = "you are not one"
 ADMINS_ONLY = "Only the group's admins can change this"
-USE_OWN = "Use the key linked here"
+USE_OWN = "Use my linked key"
 
 
 def said_in(harness, chat_id: int) -> list[str]:

@@ -561,6 +561,7 @@ def _group_markups() -> list:
     from decimal import Decimal
 
     from keyboards.buy import quote_keyboard
+    from keyboards.groups import choose_key_keyboard, invitation_keyboard, unlink_confirm_keyboard
     from keyboards.requests import (
         request_done_keyboard,
         request_keyboard,
@@ -575,6 +576,10 @@ def _group_markups() -> list:
         request_pending_keyboard("r" * 48),
         request_done_keyboard(),
         quote_keyboard(quote, requester=True),
+        invitation_keyboard("https://t.me/" + "b" * 32 + "?start=g_" + "T" * 62),
+        choose_key_keyboard("T" * 48, has_own_key=True),
+        choose_key_keyboard("T" * 48, has_own_key=False),
+        unlink_confirm_keyboard(),
     ]
 
 
