@@ -17,7 +17,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from handlers.buy import end_wizard, present, wizard_op
 from handlers.group_admins import GroupAdmins
 from keyboards.callbacks import AskApprovalCb, GroupRequestCb
-from keyboards.requests import request_done_keyboard, request_keyboard, request_pending_keyboard
+from keyboards.requests import request_keyboard, request_pending_keyboard
 from proxy_api import ProxyApiError
 from services.errors import AlreadyProcessing, BotError
 from services.group_requests import (
@@ -173,7 +173,9 @@ async def _show_result(
 async def _settled(query: CallbackQuery, result: RequestSettled, answer: CallbackAnswer) -> None:
     request, outcome = result.request, result.outcome
     if isinstance(outcome, Receipt):
-        await _edit(query, approved_text(request, outcome), request_done_keyboard())
+        # No buttons: a tap would turn this message, which the whole group reads, into
+        # the tapper's own orders screen. /orders opens the order for anyone.
+        await _edit(query, approved_text(request, outcome), None)
         if result.first:
             await _tell_requester(query, request, outcome)
         answer.text = request_approved_alert()

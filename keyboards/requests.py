@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from keyboards.callbacks import GroupRequestCb, MenuCb
+from keyboards.callbacks import GroupRequestCb
 
 
 def _approve(request_id: str, label: str) -> InlineKeyboardButton:
@@ -32,11 +32,3 @@ def request_keyboard(request_id: str) -> InlineKeyboardMarkup:
 def request_pending_keyboard(request_id: str) -> InlineKeyboardMarkup:
     """Its order may be placed: only Check status (the same key) may follow."""
     return InlineKeyboardMarkup(inline_keyboard=[[_approve(request_id, _("🔄 Check status"))]])
-
-
-def request_done_keyboard() -> InlineKeyboardMarkup:
-    """Approved: the group's orders (credentials are the orders screens' business)."""
-    orders = InlineKeyboardButton(
-        text=_("📋 Orders"), callback_data=MenuCb(action="orders").pack()
-    )
-    return InlineKeyboardMarkup(inline_keyboard=[[orders]])

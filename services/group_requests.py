@@ -47,6 +47,7 @@ from services.purchase import (
 )
 from services.purchase.checkout import CheckoutService, OrderPending, PurchaseOutcome
 from storage import Repositories
+from storage.errors import DuplicateRequest
 from storage.groups import APPROVED, DECLINED, EXPIRED, OPEN, GroupRequest
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, UNKNOWN, Operation
 
@@ -162,7 +163,8 @@ class GroupRequests:
         self._checkout = checkout
         self._clock = clock
         self._ttl = ttl
-        # In-process only: one request per quote, one re-pricing per request at a time.
+        # In-process: one re-pricing per request at a time, and fewer racing inserts (one
+        # open request per quote is the database's unique index, across processes).
         # (The order itself is decided by the runner's claim, which needs no lock.)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -205,7 +207,16 @@ class GroupRequests:
             quote = quote_of(op)
             if quote is None:
                 raise StaleAction
-            request = await self._groups.create_request(chat_id, user_id, name, op_id, self._ttl)
+            try:
+                request = await self._groups.create_request(
+                    chat_id, user_id, name, op_id, self._ttl
+                )
+            except DuplicateRequest:
+                # Another process's tap opened it between our look and the insert.
+                existing = await self._groups.open_request_for_op(op_id)
+                if existing is None:
+                    raise StaleAction from None
+                return RequestExists(existing, quote)
             return RequestOpened(request, quote)
 
     async def posted(self, request_id: str, message_id: int) -> None:

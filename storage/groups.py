@@ -7,11 +7,13 @@ a private chat's); this module keeps what a team needs on top of that.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.clock import Clock
 from storage.db import Database
+from storage.errors import DuplicateRequest
 
 # Credentials visibility in a group.
 ADMINS = "admins"
@@ -154,14 +156,20 @@ class GroupRepository:
         op_id: str,
         ttl: timedelta,
     ) -> GroupRequest:
+        """A new open request; DuplicateRequest if the quote has one open already."""
         request_id = secrets.token_hex(8)
         now = self._clock.now()
-        await self._db.execute(
-            "INSERT INTO group_requests (request_id, chat_id, requester_id, requester_name,"
-            " op_id, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (request_id, chat_id, requester_id, requester_name, op_id, OPEN,
-             now.isoformat(), (now + ttl).isoformat()),
-        )
+        try:
+            await self._db.execute(
+                "INSERT INTO group_requests (request_id, chat_id, requester_id,"
+                " requester_name, op_id, status, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (request_id, chat_id, requester_id, requester_name, op_id, OPEN,
+                 now.isoformat(), (now + ttl).isoformat()),
+            )
+        except sqlite3.IntegrityError as exc:
+            # The partial unique index: another tap (any process) opened it first.
+            raise DuplicateRequest(op_id) from exc
         request = await self.request(request_id)
         assert request is not None
         return request

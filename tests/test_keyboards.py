@@ -234,7 +234,6 @@ def test_group_request_keyboards_fit() -> None:
     from bot.i18n import build_i18n
     from keyboards.buy import quote_keyboard, screen_keyboard, typing_reply_markup
     from keyboards.requests import (
-        request_done_keyboard,
         request_keyboard,
         request_pending_keyboard,
     )
@@ -248,7 +247,6 @@ def test_group_request_keyboards_fit() -> None:
             markups = [
                 request_keyboard("r" * 48),
                 request_pending_keyboard("r" * 48),
-                request_done_keyboard(),
                 quote_keyboard(quote, requester=True),
                 screen_keyboard(WizardStep(Wizard(step=QUOTE, op_id=quote.op_id), quote=quote),
                                 requester=True),
@@ -263,7 +261,7 @@ def test_group_request_keyboards_fit() -> None:
                     assert button.text
                     assert len((button.callback_data or "").encode()) <= CALLBACK_DATA_LIMIT
         # The member's quote asks for approval; it never carries Confirm.
-        texts = [b.callback_data or "" for row in markups[3].inline_keyboard for b in row]
+        texts = [b.callback_data or "" for row in markups[2].inline_keyboard for b in row]
         assert any(t.startswith("rq:") for t in texts)
         assert not any(t.startswith("bc:") for t in texts)
 
@@ -563,7 +561,6 @@ def _group_markups() -> list:
     from keyboards.buy import quote_keyboard
     from keyboards.groups import choose_key_keyboard, invitation_keyboard, unlink_confirm_keyboard
     from keyboards.requests import (
-        request_done_keyboard,
         request_keyboard,
         request_pending_keyboard,
     )
@@ -574,7 +571,6 @@ def _group_markups() -> list:
     return [
         request_keyboard("r" * 48),
         request_pending_keyboard("r" * 48),
-        request_done_keyboard(),
         quote_keyboard(quote, requester=True),
         invitation_keyboard("https://t.me/" + "b" * 32 + "?start=g_" + "T" * 62),
         choose_key_keyboard("T" * 48, has_own_key=True),

@@ -11,6 +11,7 @@ import pytest
 from core.clock import ManualClock
 from storage import Database, Repositories
 from storage.groups import ADMINS, APPROVED, DECLINED, EVERYONE, EXPIRED, ScreenOwner
+from storage.errors import DuplicateRequest
 from storage.orders import LocalOrder
 
 OLD, NEW = -4001, -1004001
@@ -63,6 +64,9 @@ async def test_a_request_is_decided_by_exactly_one_caller(repos, clock):
     assert decided.status == APPROVED and decided.decided_name == "Olga"
 
     other = await repos.groups.create_request(OLD, 7, "Mila", "op2", timedelta(hours=24))
+    # One open request per quote, enforced by the database (any process).
+    with pytest.raises(DuplicateRequest):
+        await repos.groups.create_request(OLD, 8, "Lev", "op2", timedelta(hours=24))
     assert await repos.groups.expired_requests() == []
     clock.advance(timedelta(hours=24))
     assert [r.request_id for r in await repos.groups.expired_requests()] == [other.request_id]

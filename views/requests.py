@@ -90,7 +90,7 @@ def approved_text(request: GroupRequest, receipt: Receipt) -> str:
     ]
     if receipt.expires_at is not None:
         lines.append(_("Active until: {date}").format(date=day(receipt.expires_at)))
-    lines += ["", _("The order is in 📋 Orders.")]
+    lines += ["", _("Everyone can open it with /orders.")]
     return "\n".join(lines)
 
 

@@ -34,6 +34,8 @@ CREATE TABLE group_requests (
     decided_at     TEXT
 );
 CREATE INDEX group_requests_open ON group_requests (status, expires_at);
+-- One open request per quote, whichever process (or replica) a member's tap reaches.
+CREATE UNIQUE INDEX group_requests_one_open ON group_requests (op_id) WHERE status = 'open';
 
 -- Who opened which screen in a group: a tap on someone else's menu changes nothing.
 CREATE TABLE screens (
