@@ -9,6 +9,9 @@ whatever goes wrong on a tap is said in that tap's alert, never by overwriting i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, ReplyParameters
@@ -116,6 +119,20 @@ async def ask_approval(
 
 # -- an admin answers ----------------------------------------------------------------------
 
+T = TypeVar("T")
+
+
+async def _answered(callback_answer: CallbackAnswer, decision: Awaitable[T]) -> T | None:
+    """An admin's decision, or None when it was refused: the request message belongs to
+    the whole group, so the refusal is the tapper's alert and the message stays."""
+    try:
+        return await decision
+    except AlreadyProcessing:
+        _alert(callback_answer, already_placing_alert())
+    except (BotError, ProxyApiError) as exc:
+        _alert(callback_answer, error_text(exc))
+    return None
+
 
 async def approve(
     query: CallbackQuery,
@@ -125,15 +142,10 @@ async def approve(
 ) -> None:
     chat_id = chat_id_of(query)
     by = query.from_user
-    try:
-        result = await group_requests.approve(
-            chat_id, callback_data.request_id, by.id, by.full_name
-        )
-    except AlreadyProcessing:
-        _alert(callback_answer, already_placing_alert())
-        return
-    except (BotError, ProxyApiError) as exc:
-        _alert(callback_answer, error_text(exc))
+    result = await _answered(callback_answer, group_requests.approve(
+        chat_id, callback_data.request_id, by.id, by.full_name
+    ))
+    if result is None:
         return
     if isinstance(result, RequestClaimed):
         # This tap won the claim: stop its spinner and show the wait (both cosmetic).
@@ -219,15 +231,10 @@ async def decline(
 ) -> None:
     chat_id = chat_id_of(query)
     by = query.from_user
-    try:
-        result = await group_requests.decline(
-            chat_id, callback_data.request_id, by.id, by.full_name
-        )
-    except AlreadyProcessing:
-        _alert(callback_answer, already_placing_alert())
-        return
-    except (BotError, ProxyApiError) as exc:
-        _alert(callback_answer, error_text(exc))
+    result = await _answered(callback_answer, group_requests.decline(
+        chat_id, callback_data.request_id, by.id, by.full_name
+    ))
+    if result is None:
         return
     if isinstance(result, RequestDeclined):
         await _edit(query, declined_text(result.request, result.quote), None)
