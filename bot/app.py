@@ -41,6 +41,7 @@ from handlers.group_admins import GroupAdmins
 from handlers.policies import enforce_policies
 from proxy_api import ProxyApiClient, build_http_client
 from services.account import AccountService
+from services.dashboard import DashboardService
 from services.deposit_watch import DepositWatch
 from services.deposits import DepositService
 from services.group_link import GroupLinkService
@@ -263,6 +264,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher["group_requests"] = group_requests
     dispatcher["group_link"] = GroupLinkService(api_client, repos, vault)
     dispatcher["groups"] = GroupService(repos)
+    dispatcher["dashboard"] = DashboardService(accounts, repos, clock)
+    dispatcher["support_url"] = settings.support_url
     updates = UpdateTasks()
     dispatcher.update.outer_middleware(updates)
     dispatcher.update.outer_middleware(OpenerMiddleware())

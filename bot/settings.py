@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         default=timedelta(hours=24), alias="GROUP_REQUEST_TTL"
     )
 
+    # A support chat or page; the main menu links it (no button when unset).
+    support_url: str | None = Field(default=None, alias="SUPPORT_URL")
+
     @property
     def key_file(self) -> Path:
         if self.encryption_key_file is not None:
@@ -94,6 +97,16 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("support_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not re.match(r"^https://[^\s/]+\.[^\s/]+(/\S*)?$", value):
+            raise ValueError("expected an https:// URL, e.g. https://t.me/your_support")
         return value
 
     @field_validator("log_level")

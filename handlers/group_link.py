@@ -34,6 +34,7 @@ from keyboards.common import main_menu, only_cancel
 from keyboards.groups import choose_key_keyboard, invitation_keyboard, unlink_confirm_keyboard
 from proxy_api import AuthError, ProxyApiError
 from services.account import AccountService, contains_api_key, extract_api_key
+from services.dashboard import DashboardService
 from services.group_link import (
     INVITATION_TTL,
     PAYLOAD_PREFIX,
@@ -130,12 +131,13 @@ async def unlink_in_private(message: Message) -> None:
 
 
 async def _refuse(
-    target: Message | CallbackQuery, text: str, state: FSMContext, accounts: AccountService
+    target: Message | CallbackQuery, text: str, state: FSMContext, accounts: AccountService,
+    dashboard: DashboardService, support_url: str | None,
 ) -> None:
     """A clear refusal, then the normal menu (for a typed /start, what /start shows)."""
     if isinstance(target, Message):
         await target.answer(text)
-        await start(target, state, accounts)
+        await start(target, state, accounts, dashboard, support_url)
         return
     await _forget_invitation(state, None)
     await show(target, text, main_menu(await accounts.is_linked(chat_id_of(target))))
@@ -156,16 +158,19 @@ async def start_with_invitation(
     accounts: AccountService,
     group_admins: GroupAdmins,
     group_link: GroupLinkService,
+    dashboard: DashboardService,
+    support_url: str | None = None,
 ) -> None:
     await state.clear()
     token = token_from(command.args)
     invitation = await group_link.invitation(token)
     if invitation is None or token is None:
-        await _refuse(message, invitation_gone_text(), state, accounts)
+        await _refuse(message, invitation_gone_text(), state, accounts, dashboard, support_url)
         return
     user_id = message.from_user.id if message.from_user else message.chat.id
     if not await group_admins.is_admin(invitation.group_id, user_id, fresh=True):
-        await _refuse(message, not_group_admin_text(invitation.group_title), state, accounts)
+        await _refuse(message, not_group_admin_text(invitation.group_title), state, accounts,
+                      dashboard, support_url)
         return
     own = await group_link.private_key(message.chat.id)
     await state.set_state(GroupLink.waiting_key)
@@ -199,14 +204,17 @@ async def use_own_key(
     accounts: AccountService,
     group_admins: GroupAdmins,
     group_link: GroupLinkService,
+    dashboard: DashboardService,
+    support_url: str | None = None,
 ) -> None:
     token = callback_data.token
     invitation = await group_link.invitation(token)
     if invitation is None:
-        await _refuse(query, invitation_gone_text(), state, accounts)
+        await _refuse(query, invitation_gone_text(), state, accounts, dashboard, support_url)
         return
     if not await group_admins.is_admin(invitation.group_id, query.from_user.id, fresh=True):
-        await _refuse(query, not_group_admin_text(invitation.group_title), state, accounts)
+        await _refuse(query, not_group_admin_text(invitation.group_title), state, accounts,
+                      dashboard, support_url)
         return
     result = await group_link.link_private_key(token, query.from_user.id, chat_id_of(query))
     if result is LinkRefused.GONE:
@@ -236,6 +244,8 @@ async def key_for_group(
     key_checks: KeyCheckLimiter,
     group_admins: GroupAdmins,
     group_link: GroupLinkService,
+    dashboard: DashboardService,
+    support_url: str | None = None,
 ) -> None:
     """A key (or anything typed) while a group invitation is open in this private chat."""
     key = extract_api_key(message.text, asked=True)
@@ -251,7 +261,7 @@ async def key_for_group(
     if invitation is None:
         await state.clear()
         await answer(invitation_gone_text())
-        await start(message, state, accounts)
+        await start(message, state, accounts, dashboard, support_url)
         return
     if key is None:
         await answer(not_a_key_text(), only_cancel())
@@ -265,7 +275,7 @@ async def key_for_group(
     if not await group_admins.is_admin(invitation.group_id, user_id, fresh=True):
         await state.clear()
         await answer(not_group_admin_text(invitation.group_title))
-        await start(message, state, accounts)
+        await start(message, state, accounts, dashboard, support_url)
         return
     async with working(message):
         try:
@@ -280,7 +290,7 @@ async def key_for_group(
     await state.clear()
     if not isinstance(result, GroupLinked):
         await answer(invitation_gone_text())
-        await start(message, state, accounts)
+        await start(message, state, accounts, dashboard, support_url)
         return
     announced = await _announce(bot, result, user) if user else False
     await answer(

@@ -9,42 +9,66 @@ from aiogram.types import CallbackQuery, Message
 
 from handlers.states import LinkKey
 from keyboards.callbacks import MenuCb
-from keyboards.common import main_menu, only_cancel, only_home
+from keyboards.common import dashboard_menu, key_prompt, only_cancel, only_home
 from services.account import AccountService
-from views.account import link_prompt_text, welcome_text
+from services.dashboard import DashboardService
+from views.account import link_prompt_text
 from views.commands import help_text
+from views.dashboard import dashboard_text, first_welcome_text, unlinked_menu_text
 from views.ui import chat_id_of, show
 
 
-async def start(message: Message, state: FSMContext, accounts: AccountService) -> None:
-    await state.clear()
-    linked = await accounts.is_linked(message.chat.id)
-    user = message.from_user
-    text = welcome_text(user.first_name if user else None, linked, message.chat.type)
-    if not linked and message.chat.type == "private":
-        await state.set_state(LinkKey.waiting_key)
-        await message.answer(text, reply_markup=only_cancel())
-        return
-    await message.answer(text, reply_markup=main_menu(linked))
-
-
-async def menu(message: Message, state: FSMContext, accounts: AccountService) -> None:
-    await state.clear()
-    linked = await accounts.is_linked(message.chat.id)
-    user = message.from_user
-    await message.answer(
-        welcome_text(user.first_name if user else None, linked, message.chat.type),
-        reply_markup=main_menu(linked),
-    )
-
-
-async def home(query: CallbackQuery, state: FSMContext, accounts: AccountService) -> None:
-    await state.clear()
-    chat_id = chat_id_of(query)
+async def _menu(chat_id: int, chat_type: str, dashboard: DashboardService,
+                support_url: str | None, accounts: AccountService) -> tuple[str, object]:
+    """The main menu: a linked chat's dashboard (one balance read, the local orders), or
+    what a chat without a key can do."""
     linked = await accounts.is_linked(chat_id)
+    if linked:
+        text = dashboard_text(await dashboard.read(chat_id))
+    else:
+        text = unlinked_menu_text(chat_type)
+    return text, dashboard_menu(linked, support_url)
+
+
+async def start(
+    message: Message, state: FSMContext, accounts: AccountService, dashboard: DashboardService,
+    support_url: str | None = None,
+) -> None:
+    await state.clear()
+    if message.chat.type == "private" and not await accounts.is_linked(message.chat.id):
+        user = message.from_user
+        await state.set_state(LinkKey.waiting_key)
+        await message.answer(
+            first_welcome_text(user.first_name if user else None), reply_markup=key_prompt()
+        )
+        return
+    text, markup = await _menu(
+        message.chat.id, message.chat.type, dashboard, support_url, accounts
+    )
+    await message.answer(text, reply_markup=markup)
+
+
+async def menu(
+    message: Message, state: FSMContext, accounts: AccountService, dashboard: DashboardService,
+    support_url: str | None = None,
+) -> None:
+    await state.clear()
+    text, markup = await _menu(
+        message.chat.id, message.chat.type, dashboard, support_url, accounts
+    )
+    await message.answer(text, reply_markup=markup)
+
+
+async def home(
+    query: CallbackQuery, state: FSMContext, accounts: AccountService,
+    dashboard: DashboardService, support_url: str | None = None,
+) -> None:
+    await state.clear()
     chat_type = query.message.chat.type if query.message else "private"
-    text = welcome_text(query.from_user.first_name, linked, chat_type)
-    await show(query, text, main_menu(linked))
+    text, markup = await _menu(
+        chat_id_of(query), chat_type, dashboard, support_url, accounts
+    )
+    await show(query, text, markup)
 
 
 async def help_command(message: Message) -> None:

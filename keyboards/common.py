@@ -8,6 +8,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import CancelCb, MenuCb
 from views.commands import main_menu_buttons
+from views.dashboard import API_KEYS_URL
 
 # About what a phone shows of a button in a row of two; longer labels get cut off there.
 # tests/test_keyboards.py holds every button of every keyboard to it, in every language.
@@ -48,6 +49,24 @@ def main_menu(linked: bool) -> InlineKeyboardMarkup:
     else:
         builder.adjust(1, 2)  # linking a key, the one thing to do, alone on top
     return builder.as_markup()
+
+
+def dashboard_menu(linked: bool, support_url: str | None = None) -> InlineKeyboardMarkup:
+    """The main menu's buttons, then "Get an API key" (the 1001Proxy dashboard) and, when
+    SUPPORT_URL is set, a support link."""
+    markup = main_menu(linked)
+    links = [InlineKeyboardButton(text=_("🔑 Get an API key"), url=API_KEYS_URL)]
+    if support_url:
+        links.append(InlineKeyboardButton(text=_("💬 Support"), url=support_url))
+    markup.inline_keyboard.append(links)
+    return markup
+
+
+def key_prompt() -> InlineKeyboardMarkup:
+    """Under the first welcome: where to get a key, and Cancel."""
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=_("🔑 Get an API key"), url=API_KEYS_URL), cancel_button()]
+    ])
 
 
 def only_home() -> InlineKeyboardMarkup:

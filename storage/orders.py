@@ -115,6 +115,18 @@ class OrderRepository:
         )
         return [self._from_row(row) for row in rows]
 
+    async def expiring_soonest(
+        self, chat_id: int, now: datetime, limit: int = 3
+    ) -> list[LocalOrder]:
+        """The chat's active orders that have not expired yet, the soonest to expire first
+        (the dashboard's list; the local table only, no API call)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM orders WHERE chat_id = ? AND status = 'active'"
+            " AND expires_at IS NOT NULL AND expires_at > ? ORDER BY expires_at LIMIT ?",
+            (chat_id, now.isoformat(), limit),
+        )
+        return [self._from_row(row) for row in rows]
+
     @staticmethod
     def _from_row(row: aiosqlite.Row) -> LocalOrder:
         return LocalOrder(

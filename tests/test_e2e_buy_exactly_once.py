@@ -358,7 +358,7 @@ async def test_lost_answer_blocks_a_second_order_until_check_status(harness):
     # Neither /buy nor the menu's Buy makes a new quote (and key) meanwhile.
     again = await say(chat, "/buy", expect=UNRESOLVED)
     assert_unresolved_screen(again, op_id)
-    menu = await tap(chat, again, "Menu", expect="I sell and manage")
+    menu = await tap(chat, again, "Menu", expect="Balance:")
     again = await tap(chat, menu, "Buy proxies", expect=UNRESOLVED)
     assert_unresolved_screen(again, op_id)
     assert await operations_of(harness, chat) == 1

@@ -501,7 +501,7 @@ def _other_markups() -> list:
         transactions_keyboard,
     )
     from keyboards.callbacks import ORDER_ID_MAX
-    from keyboards.common import main_menu, only_cancel, only_home
+    from keyboards.common import dashboard_menu, key_prompt, main_menu, only_cancel, only_home
     from keyboards.deposit import (
         address_keyboard,
         assets_keyboard,
@@ -523,6 +523,9 @@ def _other_markups() -> list:
     markups: list = [
         main_menu(True),
         main_menu(False),
+        dashboard_menu(True, "https://t.me/support"),
+        dashboard_menu(False, "https://t.me/support"),
+        key_prompt(),
         only_cancel(),
         only_home(),
         balance_keyboard(),

@@ -11,28 +11,6 @@ from views.errors import error_text
 from views.format import h, mask_email, signed_usd, stamp, truncate, usd
 
 
-def welcome_text(first_name: str | None, linked: bool, chat_type: str = "private") -> str:
-    name = h(first_name or _("there"))
-    lines = [
-        _("👋 Hi, {name}!").format(name=name),
-        _(
-            "I sell and manage 1001Proxy proxies right here in Telegram: buy IPv4, IPv6, ISP, "
-            "mobile, residential and mixed proxies, copy or download credentials, extend "
-            "them and top up your balance."
-        ),
-    ]
-    if not linked and chat_type != "private":
-        lines.append(
-            _("🔒 This group has no 1001Proxy account linked yet. An admin sends /link here "
-              "and gives me the key in a private chat — never paste a key in the group.")
-        )
-    elif not linked:
-        lines.append(link_prompt_text())
-    else:
-        lines.append(_("Pick what you need:"))
-    return "\n\n".join(lines)
-
-
 def link_prompt_text() -> str:
     return _(
         "🔑 To start, send me your <b>1001Proxy API key</b>.\n"

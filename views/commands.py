@@ -74,8 +74,8 @@ COMMANDS: tuple[BotCommandInfo, ...] = (
     BotCommandInfo("logout", __("Forget the API key"), in_menu=False),
     BotCommandInfo("help", __("What I can do"),
                    button=MenuButton(__("❓ Help"), "help", "always")),
-    # The same screen as the 🏠 Menu button that most screens carry.
-    BotCommandInfo("menu", __("Main menu"), in_menu=False),
+    # The same screen as the 🏠 Menu button that most screens carry: the dashboard.
+    BotCommandInfo("menu", __("Main menu: balance and orders")),
     BotCommandInfo("cancel", __("Leave what you are doing")),
 )
 
