@@ -62,6 +62,7 @@ from storage.outbox import OutboxRepository
 from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from views.commands import menu_commands
 from views.names import country_search_names
+from views.ui import set_working_delay
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     bot.session.middleware(RetryAfterMiddleware(clock))
     # Who opened each screen in a group, so nobody else's tap changes it.
     bot.session.middleware(ScreenRecorder(repos.groups))
+    set_working_delay(settings.working_delay.total_seconds())
     dispatcher = Dispatcher(
         storage=SQLiteStorage(db, clock),
         events_isolation=DisabledEventIsolation(),

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     group_request_ttl: timedelta = Field(
         default=timedelta(hours=24), alias="GROUP_REQUEST_TTL"
     )
+    # A button tap whose work takes longer than this shows "⏳ Working…"; faster ones only
+    # stop the tap's spinner (paid actions show it at once).
+    working_delay: timedelta = Field(
+        default=timedelta(milliseconds=500), alias="WORKING_DELAY"
+    )
 
     # A support chat or page; the main menu links it (no button when unset).
     support_url: str | None = Field(default=None, alias="SUPPORT_URL")
@@ -127,6 +132,14 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("working_delay", mode="before")
+    @classmethod
+    def _working_delay(cls, value: object) -> object:
+        # 0 (any unit) shows "⏳ Working…" on every tap at once, as before there was a delay.
+        if isinstance(value, str) and value.strip().rstrip("msh").strip() in ("0", "0.0"):
+            return timedelta(0)
         return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("order_sync_interval")

@@ -22,6 +22,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from handlers import flow_screens
 from handlers.group_admins import GroupAdmins
 from handlers.states import Buy
 from keyboards.buy import placing_keyboard, screen_keyboard, typing_reply_markup
@@ -152,8 +153,10 @@ async def _present(
     await _keep(state, screen)
     requester = screen.wizard.step == QUOTE and await _requester(target, admins)
     text = screen_text(screen, requester)
-    await show(target, f"{prefix}\n\n{text}" if prefix else text,
-               screen_keyboard(screen, requester))
+    shown = await show(target, f"{prefix}\n\n{text}" if prefix else text,
+                       screen_keyboard(screen, requester))
+    # The wizard's screen is this message now; an earlier one loses its buttons.
+    await flow_screens.remember(state, shown)
     await _typing_prompt(target, state, screen.wizard.step)
 
 
@@ -209,6 +212,7 @@ async def wizard_op(state: FSMContext) -> str | None:
 async def end_wizard(target: Target, state: FSMContext) -> None:
     """The wizard is over: forget it, and take its typing prompt away (in a group)."""
     prompt = (await state.get_data()).get(_PROMPT_KEY)
+    await flow_screens.leave(state, target)
     await state.clear()
     await _drop_prompt(target.bot, chat_id_of(target), prompt)
 
@@ -491,15 +495,25 @@ def setup() -> Router:
     router.message.register(buy_command, Command("buy"))
     router.callback_query.register(buy_button, MenuCb.filter(F.action == "buy"))
     # Taps inside the wizard; the last one catches actions this version does not know.
-    router.callback_query.register(pick, BuyCb.filter(F.act == "set"))
-    router.callback_query.register(turn_page, BuyCb.filter(F.act == "page"))
-    router.callback_query.register(back, BuyCb.filter(F.act == "back"))
-    router.callback_query.register(redraw, BuyCb.filter(F.act == "show"))
-    router.callback_query.register(clear_search, BuyCb.filter(F.act == "clear"))
-    router.callback_query.register(ask_coupon, BuyCb.filter(F.act == "coupon"))
-    router.callback_query.register(remove_coupon, BuyCb.filter(F.act == "nocoupon"))
-    router.callback_query.register(requote, BuyCb.filter(F.act == "requote"))
-    router.callback_query.register(unknown_action, BuyCb.filter())
+    # Only on the wizard's current screen ("screen": "current", handlers/policies.py).
+    router.callback_query.register(pick, BuyCb.filter(F.act == "set"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(turn_page, BuyCb.filter(F.act == "page"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(back, BuyCb.filter(F.act == "back"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(redraw, BuyCb.filter(F.act == "show"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(clear_search, BuyCb.filter(F.act == "clear"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(ask_coupon, BuyCb.filter(F.act == "coupon"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(remove_coupon, BuyCb.filter(F.act == "nocoupon"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(requote, BuyCb.filter(F.act == "requote"),
+                                   flags={"screen": "current"})
+    router.callback_query.register(unknown_action, BuyCb.filter(),
+                                   flags={"screen": "current"})
     # Typing inside the wizard (in a group: replies to the bot only); the last one catches
     # whatever else arrives mid-wizard.
     router.message.register(typed_quantity, AtStep(QUANTITY), _TYPED, Addressed())

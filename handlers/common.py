@@ -8,6 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
+from handlers import flow_screens
 from keyboards.callbacks import CancelCb
 from keyboards.common import main_menu
 from services.account import AccountService
@@ -18,7 +19,17 @@ async def _cancel(
     target: Message | CallbackQuery, chat_id: int, state: FSMContext, accounts: AccountService
 ) -> None:
     had_state = await state.get_state() is not None
-    await state.clear()
+    current = await flow_screens.current_screen(state)
+    if had_state and current is not None and current != flow_screens.tapped_id(target) and (
+        isinstance(target, CallbackQuery)
+    ):
+        # A Cancel on a screen outside the running flow (a deposit, an extend): it cancels
+        # that screen only; the flow's own screen stays as it is. (A Cancel on a screen the
+        # flow left behind never gets here: handlers/policies.py, "screen": "flow".)
+        had_state = False
+    else:
+        await flow_screens.leave(state, target)
+        await state.clear()
     # A Cancel button always cancels the screen it sits on (extend screens keep no state).
     cancelled = had_state or isinstance(target, CallbackQuery)
     text = _("✖️ Cancelled.") if cancelled else _("Nothing to cancel.")
@@ -36,5 +47,5 @@ async def cancel_button(query: CallbackQuery, state: FSMContext, accounts: Accou
 def setup() -> Router:
     router = Router(name=__name__)
     router.message.register(cancel_command, Command("cancel"))
-    router.callback_query.register(cancel_button, CancelCb.filter())
+    router.callback_query.register(cancel_button, CancelCb.filter(), flags={"screen": "flow"})
     return router

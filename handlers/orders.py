@@ -9,7 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InaccessibleMessage, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
@@ -25,6 +25,7 @@ from keyboards.callbacks import (
 )
 from keyboards.orders import (
     back_to_order_keyboard,
+    big_credentials_keyboard,
     credentials_keyboard,
     download_keyboard,
     extend_confirm_keyboard,
@@ -33,18 +34,24 @@ from keyboards.orders import (
     orders_list_keyboard,
     type_picker_keyboard,
 )
+from proxy_api import Protocol
 from services.errors import CredentialsNeedPrivateChat
+from services.exports import export_format, file_name, render_local
 from services.groups import GroupService
-from services.orders import ExtendOutcome, NotExtendable, OrdersService
+from services.orders import Credentials, ExtendOutcome, NotExtendable, OrdersService
 from services.paid import PaidActionBlocked, Ticket
+from views.best_effort import best_effort
 from views.errors import error_text
 from views.orders import (
     credentials_chunks,
+    credentials_summary,
     download_caption,
     download_empty_text,
     download_menu_text,
     extend_menu_text,
     extend_quote_text,
+    is_big,
+    list_replaced_text,
     not_extendable_text,
     order_details_text,
     orders_list_text,
@@ -56,6 +63,8 @@ from views.ui import chat_id_of, show, working
 
 # FSM data key: where "⬅️ Orders" on an order screen returns to (page, status, type).
 _LIST_POSITION = "orders_list"
+# FSM data key: the messages of a big order's list under its summary {"screen", "parts"}.
+_CREDENTIAL_PARTS = "credential_parts"
 
 
 # -- list ---------------------------------------------------------------------------
@@ -172,6 +181,8 @@ async def _credentials(
     orders: OrdersService,
     groups: GroupService,
     callback_answer: CallbackAnswer,
+    state: FSMContext,
+    listed: bool = False,
 ) -> None:
     chat_id = chat_id_of(query)
     destination = await _private_destination(query, groups)
@@ -182,19 +193,90 @@ async def _credentials(
         # The group's screen stays as it is: nothing secret is shown there.
         creds = await orders.credentials(chat_id, order_id)
     protocol = protocol_of(proto)
-    chunks = credentials_chunks(creds, protocol)
     if destination is not None:
-        await _send_privately(query, callback_answer, _send_all(bot, destination, chunks))
+        # A big order goes as its file (the lines of this protocol) under a summary.
+        send = (_send_file(bot, destination, creds, protocol) if is_big(creds)
+                else _send_all(bot, destination, credentials_chunks(creds, protocol)))
+        await _send_privately(query, callback_answer, send)
         return
+    if is_big(creds):
+        await _big_credentials(query, bot, creds, protocol, state, listed)
+        return
+    chunks = credentials_chunks(creds, protocol)
     markup = credentials_keyboard(order_id, protocol)
     if len(chunks) == 1:
         await show(query, chunks[0], markup)
         return
-    # A big order spans several messages; the buttons go under the last one.
+    # Lines longer than the sandbox's could still span messages: buttons under the last.
     await show(query, chunks[0])
     for chunk in chunks[1:-1]:
         await bot.send_message(chat_id, chunk)
     await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
+
+
+async def _big_credentials(
+    query: CallbackQuery,
+    bot: Bot,
+    creds: Credentials,
+    protocol: Protocol,
+    state: FSMContext,
+    listed: bool,
+) -> None:
+    """A big order: the summary with its file buttons in place of the tapped screen, and the
+    list (when asked for) in messages below it. Every part of a list shown before under
+    this summary is replaced — edited in place, the surplus deleted — so a protocol switch
+    never leaves lines of the other protocol behind."""
+    chat_id = chat_id_of(query)
+    shown = await show(query, credentials_summary(creds, protocol, listed),
+                       big_credentials_keyboard(creds.order_id, protocol, listed))
+    if shown is None:
+        return
+    saved = (await state.get_data()).get(_CREDENTIAL_PARTS)
+    old: list[int] = []
+    if isinstance(saved, dict) and saved.get("screen") == shown.message_id:
+        old = [p for p in saved.get("parts") or [] if isinstance(p, int)]
+    chunks = _lines_only(creds, protocol) if listed else []
+    parts: list[int] = []
+    for index, chunk in enumerate(chunks):
+        if index < len(old):
+            edited = await best_effort(
+                bot.edit_message_text(chunk, chat_id=chat_id, message_id=old[index]),
+                "replace a part of a proxy list",
+            )
+            if edited is not None:
+                parts.append(old[index])
+                continue
+            await _drop_part(bot, chat_id, old[index])
+        parts.append((await bot.send_message(chat_id, chunk)).message_id)
+    for part in old[len(chunks):]:
+        await _drop_part(bot, chat_id, part)
+    await state.update_data({_CREDENTIAL_PARTS: {"screen": shown.message_id, "parts": parts}})
+
+
+def _lines_only(creds: Credentials, protocol: Protocol) -> list[str]:
+    chunks = credentials_chunks(creds, protocol)
+    # credentials_chunks puts the header on the first part; the summary above says it.
+    first = chunks[0].split("\n\n", 1)
+    return [first[1] if len(first) == 2 else first[0], *chunks[1:]]
+
+
+async def _drop_part(bot: Bot, chat_id: int, message_id: int) -> None:
+    """A part of an old list goes; where Telegram refuses to delete it, it is emptied."""
+    if await best_effort(bot.delete_message(chat_id, message_id), "delete a list part"):
+        return
+    await best_effort(bot.edit_message_text(list_replaced_text(), chat_id=chat_id,
+                                            message_id=message_id), "empty a list part")
+
+
+async def _send_file(bot: Bot, chat_id: int, creds: Credentials, protocol: Protocol) -> None:
+    fmt = export_format("rs" if protocol == Protocol.SOCKS5 else "rh")
+    assert fmt is not None
+    data = render_local(creds.proxies, fmt).encode()
+    name = file_name(creds.order_id, creds.proxy_type or "proxies", fmt)
+    await bot.send_document(
+        chat_id, BufferedInputFile(data, filename=name),
+        caption=credentials_summary(creds, protocol, listed=False).split("\n")[0],
+    )
 
 
 async def _send_all(bot: Bot, chat_id: int, chunks: list[str]) -> None:
@@ -209,9 +291,10 @@ async def order_credentials(
     orders: OrdersService,
     groups: GroupService,
     callback_answer: CallbackAnswer,
+    state: FSMContext,
 ) -> None:
     await _credentials(
-        query, bot, callback_data.order_id, "h", orders, groups, callback_answer
+        query, bot, callback_data.order_id, "h", orders, groups, callback_answer, state
     )
 
 
@@ -222,10 +305,11 @@ async def order_credentials_protocol(
     orders: OrdersService,
     groups: GroupService,
     callback_answer: CallbackAnswer,
+    state: FSMContext,
 ) -> None:
     await _credentials(
         query, bot, callback_data.order_id, callback_data.proto, orders, groups,
-        callback_answer,
+        callback_answer, state, listed=bool(callback_data.lines),
     )
 
 
@@ -250,7 +334,7 @@ async def order_download(
     order_id = callback_data.order_id
     destination = await _private_destination(query, groups)
     busy = working(query) if destination is None else contextlib.nullcontext()
-    async with busy:
+    async with busy as state_shown:
         export = await orders.download(chat_id, order_id, callback_data.fmt)
         if export.lines:
             document = bot.send_document(
@@ -263,8 +347,15 @@ async def order_download(
             else:
                 await _send_privately(query, callback_answer, document)
                 return
-    text = download_menu_text(order_id) if export.lines else download_empty_text()
-    await show(query, text, download_keyboard(order_id))
+    if not export.lines:
+        await show(query, download_empty_text(), download_keyboard(order_id))
+    elif state_shown is not None and state_shown.shown and query.message is not None:
+        # "⏳ Working…" replaced the screen the file was asked from (the download menu,
+        # a big order's summary): it comes back as it was.
+        message = query.message
+        if not isinstance(message, InaccessibleMessage) and message.text is not None:
+            markup = message.reply_markup
+            await show(query, message.html_text, markup)
 
 
 # -- extend ---------------------------------------------------------------------------------
@@ -314,8 +405,9 @@ async def run_extend(
     try:
         started = await begin()
         if isinstance(started, Ticket):
-            # Cosmetic, and before anything is sent: it cannot change the extend.
-            async with working(query):
+            # Cosmetic, and before anything is sent: it cannot change the extend. A paid
+            # action shows it at once.
+            async with working(query, at_once=True):
                 outcome = await orders.finish_extend(started)
         else:
             outcome = started

@@ -29,6 +29,12 @@ Available policies (flag → values):
   in a group answers only their taps; anyone else gets an alert naming the owner.
   ``"menu": "shared"`` — for screens that belong to the whole group (a request waiting
   for approval, a reminder). Screens are remembered by `bot/screens.py`.
+- ``"screen": "current"`` — a flow's own buttons (the wizard's steps): a tap counts only
+  on the flow's current screen; ``"screen": "flow"`` — buttons that also sit on screens
+  outside a flow (Cancel): refused only on a screen the flow has left behind. Either way
+  the refusal is an "out of date" alert and nothing changes (`OutOfDate`; screens are
+  remembered by handlers/flow_screens.py). Such taps are answered after the handler, in
+  every chat, so the refusal can be the tap's alert.
 
 A refusal is a `BotError` raised instead of calling the handler, so the one error handler
 words it and logs which handler refused; a refused tap is still answered, because the
@@ -50,9 +56,11 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Router
 from aiogram.dispatcher.flags import get_flag
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Chat, InaccessibleMessage, TelegramObject, User
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from handlers import flow_screens
 from handlers.group_admins import GroupAdmins
 from services.errors import (
     AdminsOnly,
@@ -61,10 +69,12 @@ from services.errors import (
     GroupRefusal,
     ManagersOnly,
     NotYourMenu,
+    OutOfDate,
     PrivateChatOnly,
     RelinkNeeded,
 )
 from services.groups import GroupService
+from views.best_effort import ANSWER_AFTER_POLICIES
 from views.errors import error_text
 
 # What a check is given: the declared value, the event and aiogram's context data
@@ -142,9 +152,23 @@ async def _menu(value: str, event: TelegramObject, data: dict[str, Any]) -> BotE
     return NotYourMenu(owner.name)
 
 
+async def _screen(value: str, event: TelegramObject, data: dict[str, Any]) -> BotError | None:
+    if not isinstance(event, CallbackQuery):
+        return None
+    message = event.message
+    state: FSMContext | None = data.get("state")
+    if message is None or isinstance(message, InaccessibleMessage) or state is None:
+        return None
+    # The tapper's own flow (in a group "menu" let only the screen's owner this far).
+    if await flow_screens.out_of_date(state, message.message_id, strict=value == "current"):
+        return OutOfDate()
+    return None
+
+
 POLICIES: tuple[Policy, ...] = (
     Policy("chat", frozenset({"private"}), _chat_is),
     Policy("menu", frozenset({"owner", "shared"}), _menu, default="owner"),
+    Policy("screen", frozenset({"current", "flow"}), _screen),
     Policy("who", frozenset({"admins", "managers"}), _admins),
     Policy("secret", frozenset({"credentials"}), _secret),
 )
@@ -167,12 +191,23 @@ class PolicyMiddleware(BaseMiddleware):
             if refusal is None:
                 continue
             answer: CallbackAnswer | None = data.get("callback_answer")
-            if isinstance(refusal, GroupRefusal) and answer is not None and not answer.answered:
-                # The screen is someone else's (or everyone's): leave it, alert the tapper.
+            alert = isinstance(refusal, GroupRefusal | OutOfDate)
+            if alert and answer is not None and not answer.answered:
+                # The screen is someone else's (or everyone's, or out of date): leave it,
+                # alert the tapper.
                 answer.text = error_text(refusal)
                 answer.show_alert = True
                 return None
+            if isinstance(refusal, OutOfDate):
+                return None  # already answered: still, an old screen changes nothing
             raise refusal
+        early = data.pop(ANSWER_AFTER_POLICIES, None)
+        answer = data.get("callback_answer")
+        if early is not None and isinstance(answer, CallbackAnswer) and not (
+            answer.answered or answer.disabled
+        ):
+            await early(event, answer)  # best effort: stops the spinner
+            answer.disabled = True
         return await handler(event, data)
 
 def check_declarations(router: Router) -> None:

@@ -71,10 +71,14 @@ class OrdersCb(CallbackData, prefix="ol"):
 
 
 class CredsCb(CallbackData, prefix="oc"):
-    """Credentials of one order in chat, for one protocol: h = HTTP(S) port, s = SOCKS5."""
+    """Credentials of one order in chat, for one protocol: h = HTTP(S) port, s = SOCKS5.
+
+    ``lines``: a big order's summary with its list of lines shown below it (1) or not (0).
+    """
 
     order_id: str
     proto: str = "h"
+    lines: int = 0
 
 
 class DownloadCb(CallbackData, prefix="od"):

@@ -147,6 +147,27 @@ def credentials_keyboard(order_id: str, protocol: Protocol) -> InlineKeyboardMar
     return builder.as_markup()
 
 
+def big_credentials_keyboard(
+    order_id: str, protocol: Protocol, listed: bool
+) -> InlineKeyboardMarkup:
+    """A big order's summary: the file of this protocol's lines first, the other formats,
+    the list on demand (shown or hidden), the other protocol (keeps the list as it is)."""
+    this = "s" if protocol == Protocol.SOCKS5 else "h"
+    other = "h" if this == "s" else "s"
+    switch = _("Show HTTP") if other == "h" else _("Show SOCKS5")
+    url_file = next(f for f in FORMATS if f.code == "r" + this)
+    builder = InlineKeyboardBuilder()
+    builder.row(_button(url_file.label, DownloadCb(order_id=order_id, fmt=url_file.code)))
+    builder.row(_button(_("⬇️ Other formats"), OrderCb(action="dl", order_id=order_id)))
+    toggle = _("🙈 Hide the list") if listed else _("📋 Show the list")
+    builder.row(
+        _button(toggle, CredsCb(order_id=order_id, proto=this, lines=0 if listed else 1)),
+        _button("🔁 " + switch, CredsCb(order_id=order_id, proto=other, lines=int(listed))),
+    )
+    builder.row(*_order_home_row(order_id))
+    return builder.as_markup()
+
+
 def download_keyboard(order_id: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     pairs: list[list[InlineKeyboardButton]] = []

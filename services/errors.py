@@ -24,6 +24,11 @@ class StaleAction(BotError):
     """A button refers to something that no longer exists or belongs to someone else."""
 
 
+class OutOfDate(BotError):
+    """A tap on a screen its flow has moved past (handlers/flow_screens.py): the tap is
+    answered with an alert and nothing changes."""
+
+
 class AlreadyProcessing(BotError):
     """The same money-moving request is already in flight."""
 

@@ -347,6 +347,7 @@ async def test_cancel_on_an_extend_screen_says_cancelled(harness) -> None:
     chat, account = await harness.linked_chat()
     order_id = await buy(harness, account)
     confirm = await quote(chat, order_id)
-    await chat.click(confirm, "✖️ Cancel")
+    handle = await chat.click(confirm, "✖️ Cancel")
     await chat.wait_for_message("Cancelled", timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)  # a Cancel is answered after it ran
     assert extend_requests(harness) == 0

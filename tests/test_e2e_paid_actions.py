@@ -90,7 +90,9 @@ async def test_two_quotes_of_one_chat_confirmed_together_buy_once(harness):
     assert (await operation(harness, op_id_of(first))).status == PENDING
     held = harness.sandbox.state.add_fault(ORDERS, "hold")
 
-    one = await chat.click(first, "Confirm")
+    # The second /buy took the buttons off the first quote; a client that still shows
+    # them (or a removal Telegram refused) can tap it all the same.
+    one = await chat.click_forged(confirm_data(first), message=first)
     await until(lambda: held.taken == 1, what="the first order at the provider")
     other = await chat.click(second, "Confirm")
     answer = await other.wait_answer(timeout=TIMEOUT)

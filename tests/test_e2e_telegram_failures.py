@@ -21,6 +21,7 @@ from aiogram.exceptions import (
 from aiogram.types import CallbackQuery, TelegramObject, User
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from tests.conftest import BotHarness
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram.errors import QUERY_TOO_OLD
 from views.best_effort import BestEffortCallbackAnswerMiddleware
@@ -35,6 +36,19 @@ CANT_EDIT: dict[str, Any] = {
     "error_code": 400, "description": "Bad Request: message can't be edited"
 }
 DROPPED: dict[str, Any] = {"disconnect": True}
+
+
+@pytest.fixture
+async def harness(fake_telegram, sandbox, tmp_path):
+    """The app with "⏳ Working…" and "typing…" on every tap and command at once
+    (WORKING_DELAY=0s): these tests make exactly those cosmetic calls fail."""
+    bot_harness = BotHarness(fake_telegram, sandbox, tmp_path, WORKING_DELAY="0s")
+    await bot_harness.start()
+    try:
+        yield bot_harness
+        assert not fake_telegram.unanswered_callbacks(), "every tap must be answered"
+    finally:
+        await bot_harness.stop()
 
 
 def _callbacks(message) -> list[str]:

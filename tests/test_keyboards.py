@@ -37,6 +37,7 @@ def test_orders_callbacks_fit_in_the_worst_case() -> None:
     for action in ("view", "creds", "dl", "ext"):
         assert_fits(OrderCb(action=action, order_id=order_id))
     assert_fits(CredsCb(order_id=order_id, proto="s"))
+    assert_fits(CredsCb(order_id=order_id, proto="s", lines=1))
     for fmt in FORMATS:
         assert_fits(DownloadCb(order_id=order_id, fmt=fmt.code))
     assert_fits(ExtendCb(order_id=order_id, period_id=999_999))
@@ -415,6 +416,7 @@ def _orders_markups() -> list:
     from keyboards.callbacks import ORDER_ID_MAX, OrdersCb
     from keyboards.orders import (
         back_to_order_keyboard,
+        big_credentials_keyboard,
         credentials_keyboard,
         download_keyboard,
         extend_confirm_keyboard,
@@ -468,6 +470,8 @@ def _orders_markups() -> list:
     markups.append(type_picker_keyboard("", ""))
     for protocol in Protocol:
         markups.append(credentials_keyboard(order_id, protocol))
+        for listed in (False, True):
+            markups.append(big_credentials_keyboard(order_id, protocol, listed))
     markups.append(download_keyboard(order_id))
     active = details("mobile", "active", timedelta(days=1))
     for reference in [*_sandbox_references().values(), _long_reference()]:

@@ -28,6 +28,9 @@ T = TypeVar("T")
 # ClientDecodeError. Programming errors are left to propagate.
 TELEGRAM_FAILURES: tuple[type[Exception], ...] = (TelegramAPIError, ClientDecodeError)
 
+# Context data key: how to answer a tap whose answer waits for the policies' verdict.
+ANSWER_AFTER_POLICIES = "answer_after_policies"
+
 
 async def best_effort(call: Awaitable[T], what: str) -> T | None:
     """Await a cosmetic Bot API call; on failure log `what` was lost and return None."""
@@ -52,7 +55,9 @@ class BestEffortCallbackAnswerMiddleware(CallbackAnswerMiddleware):
 
     In a group a tap is answered after its handler instead (``pre`` off), whatever the
     default: a tap on someone else's menu, or a spend by a member, is refused with an
-    alert (handlers/policies.py), and an answer sent first could not carry it.
+    alert (handlers/policies.py), and an answer sent first could not carry it. The same
+    in any chat for a flow's buttons (``"screen"`` flag): a tap on an old screen is refused
+    with an "out of date" alert.
     """
 
     async def __call__(
@@ -61,13 +66,21 @@ class BestEffortCallbackAnswerMiddleware(CallbackAnswerMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if not isinstance(event, CallbackQuery) or not _in_group(event):
+        group = isinstance(event, CallbackQuery) and _in_group(event)
+        if not isinstance(event, CallbackQuery) or not (
+            group or get_flag(data, "screen") is not None
+        ):
             return await super().__call__(handler, event, data)
         properties = get_flag(data, "callback_answer")
+        wanted_pre = properties.get("pre", self.pre) if isinstance(properties, dict) else self.pre
         properties = {**properties, "pre": False} if isinstance(properties, dict) else {
             "pre": False
         }
         callback_answer = data["callback_answer"] = self.construct_callback_answer(properties)
+        if not group and wanted_pre:
+            # A flow's button in a private chat: answered as soon as the policies let the
+            # tap through (handlers/policies.py), so only a refusal waits for its alert.
+            data[ANSWER_AFTER_POLICIES] = self.answer
         try:
             return await handler(event, data)
         finally:

@@ -37,6 +37,9 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, domain.AdminCheckFailed):
         return _("⚠️ Telegram could not confirm you are an admin right now. "
                  "Nothing was spent; please try again.")
+    if isinstance(exc, domain.OutOfDate):
+        # An alert: plain text.
+        return _("⌛ This menu is out of date. Please use the latest one.")
     if isinstance(exc, domain.StaleAction):
         return _("⌛ That button is out of date. Here is a fresh menu.")
     if isinstance(exc, domain.AlreadyProcessing):

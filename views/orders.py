@@ -269,6 +269,49 @@ def credentials_chunks(creds: Credentials, protocol: Protocol) -> list[str]:
     return _chunk("\n".join(header), lines, len(lines))
 
 
+# Above this many proxies the credentials screen is a summary with files first; the lines
+# come on demand (a 100-proxy list is two long messages nobody reads on a phone).
+BIG_ORDER = 15
+
+
+def is_big(creds: Credentials) -> bool:
+    return len(creds.proxies) > BIG_ORDER
+
+
+def credentials_summary(creds: Credentials, protocol: Protocol, listed: bool) -> str:
+    """A big order's credentials screen: what it is, the shared login, and the way on."""
+    kind = f" · {type_label(creds.proxy_type)}" if creds.proxy_type else ""
+    lines = [
+        _("🔑 <b>Credentials</b> · <code>{order_id}</code>{kind} · {protocol}").format(
+            order_id=h(creds.order_id), kind=kind, protocol=protocol_name(protocol)
+        )
+    ]
+    logins = {(p.login, p.password) for p in creds.proxies if p.ip}
+    if len(logins) == 1:
+        login, password = next(iter(logins))
+        if login or password:
+            lines.append(
+                _("Login: <code>{login}</code> · Password: <code>{password}</code>").format(
+                    login=h(login or ""), password=h(password or "")
+                )
+            )
+    lines.append(ngettext(
+        "{count} proxy: take them as a file for your tool.",
+        "{count} proxies: take them as a file for your tool.",
+        len(creds.proxies),
+    ).format(count=len(creds.proxies)))
+    lines.append(
+        _("The list is below, one line per proxy: tap a line to copy it.") if listed
+        else _("Or show the list here, one line per proxy.")
+    )
+    return "\n".join(lines)
+
+
+def list_replaced_text() -> str:
+    """What is left of an old list part Telegram would not delete."""
+    return _("(replaced by the list below)")
+
+
 def _chunk(header: str, lines: list[str], total: int) -> list[str]:
     chunks: list[str] = []
     body: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -131,19 +132,65 @@ async def show_photo(
     return sent
 
 
+# How long a call may take before "⏳ Working…" is shown (bot/app.py sets WORKING_DELAY).
+_working_delay = 0.5
+
+
+def set_working_delay(seconds: float) -> None:
+    global _working_delay
+    _working_delay = seconds
+
+
+class Busy:
+    """What `working` did: ``shown`` once the working state went out."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+
 @contextlib.asynccontextmanager
-async def working(target: Message | CallbackQuery) -> AsyncIterator[None]:
-    """A visible "working…" state while a slow call runs.
+async def working(
+    target: Message | CallbackQuery, *, at_once: bool = False
+) -> AsyncIterator[Busy]:
+    """A visible "working…" state while a call runs — only if it is slow.
 
     On a button tap the message turns into "⏳ Working…" without buttons, which also
     keeps a second tap from reaching the same action; for a typed command the chat
-    shows "typing…". Both are cosmetic: if Telegram refuses them the work goes on.
+    shows "typing…". Most calls answer well within WORKING_DELAY (0.5 s): then nothing
+    flashes, the tap's spinner is all the user sees. A timer shows the state when the
+    call is still running after the delay; ``at_once`` (paid actions) shows it at once.
+    Both are cosmetic: if Telegram refuses them the work goes on.
     """
-    if isinstance(target, CallbackQuery):
-        message = target.message
-        if message is not None and not isinstance(message, InaccessibleMessage):
-            await best_effort(message.edit_text(_("⏳ Working…")), "show the working state")
-    else:
-        await best_effort(target.bot.send_chat_action(target.chat.id, "typing"),
-                          "show typing")
-    yield
+    busy = Busy()
+    editing = False
+
+    async def show_state() -> None:
+        nonlocal editing
+        editing = True
+        busy.shown = True
+        if isinstance(target, CallbackQuery):
+            message = target.message
+            if message is not None and not isinstance(message, InaccessibleMessage):
+                await best_effort(message.edit_text(_("⏳ Working…")),
+                                  "show the working state")
+        else:
+            await best_effort(target.bot.send_chat_action(target.chat.id, "typing"),
+                              "show typing")
+
+    async def later() -> None:
+        await asyncio.sleep(_working_delay)
+        await show_state()
+
+    if at_once or _working_delay <= 0:
+        await show_state()
+        yield busy
+        return
+    timer = asyncio.create_task(later())
+    try:
+        yield busy
+    finally:
+        if editing:
+            # The edit is on its way: let it land before the screen that follows it.
+            await asyncio.shield(timer)
+        else:
+            timer.cancel()

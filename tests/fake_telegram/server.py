@@ -1171,7 +1171,12 @@ class FakeBotApi:
         inline = _inline_markup(validate_reply_markup(params.get("reply_markup"), inline_only=True))
         if inline == message.get("reply_markup"):
             raise bad_request(MESSAGE_NOT_MODIFIED)
-        return self._apply_edit(chat, message_id, {"reply_markup": inline}, None, None)
+        edited = self._apply_edit(chat, message_id, {"reply_markup": inline}, None, None)
+        if inline is None:
+            # Only the keyboard was taken away (an old screen retired): recorded, but not a
+            # message anyone waits for (`wait_for_message` finds sent and edited ones).
+            chat.events[-1].kind = "unbuttoned"
+        return edited
 
     # ------------------------------------------------------------------ deleting
 

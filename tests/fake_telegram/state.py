@@ -130,7 +130,9 @@ class ChatEvent:
     """Something that happened to a chat, in global order (``seq``)."""
 
     seq: int
-    kind: str  # "user_sent" | "service" | "sent" | "edited" | "deleted"
+    # "user_sent" | "service" | "sent" | "edited" | "unbuttoned" (only the keyboard was
+    # removed) | "deleted"
+    kind: str
     chat_id: int
     message_id: int
     snapshot: dict[str, Any] | None  # the Message JSON right after the event
