@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint sandbox bench clean
+.PHONY: install run test lint sandbox bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Regenerate the golden transcripts (tests/golden/*.txt) after a deliberate change of texts.
+golden: $(STAMP)
+	$(PY) -m tests.golden
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
