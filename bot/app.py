@@ -129,13 +129,15 @@ class App:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         runner = None
         handler = None
-        workflow = {"dispatcher": self.dispatcher, "bots": [self.bot]}
+        # What start_polling gives handlers and hooks (feed_update adds "dispatcher").
+        workflow: dict[str, object] = {"bots": [self.bot]}
         try:
             await self.check_telegram()
             if handle_signals:
                 _stop_on_signals(self._stop_requested)
             await self.dispatcher.emit_startup(
-                bot=self.bot, **workflow, **self.dispatcher.workflow_data
+                bot=self.bot, dispatcher=self.dispatcher, **workflow,
+                **self.dispatcher.workflow_data,
             )
             web_app = self.ops_app()
             handler = BoundedWebhookHandler(
@@ -167,7 +169,8 @@ class App:
                 await runner.cleanup()
             with contextlib.suppress(Exception):
                 await self.dispatcher.emit_shutdown(
-                    bot=self.bot, **workflow, **self.dispatcher.workflow_data
+                    bot=self.bot, dispatcher=self.dispatcher, **workflow,
+                    **self.dispatcher.workflow_data,
                 )
             await self.close()
 

@@ -10,8 +10,8 @@ import pytest
 
 from core.clock import ManualClock
 from storage import Database, Repositories
-from storage.groups import ADMINS, APPROVED, DECLINED, EVERYONE, EXPIRED, ScreenOwner
 from storage.errors import DuplicateRequest
+from storage.groups import ADMINS, APPROVED, DECLINED, EVERYONE, EXPIRED, ScreenOwner
 from storage.orders import LocalOrder
 
 OLD, NEW = -4001, -1004001
