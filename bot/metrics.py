@@ -88,9 +88,6 @@ class Metrics:
             "(sent, deferred, failed, dropped).",
             ["kind", "outcome"], registry=r,
         )
-        self.reminders_queued = Counter(
-            "bot_reminders_queued_total", "Reminders that fell due and were queued.", registry=r
-        )
         self.sender_queue = Gauge(
             "bot_sender_queue_length", "Messages waiting in the outbox.", registry=r
         )

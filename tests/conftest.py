@@ -86,14 +86,17 @@ class BotHarness:
         if mode == "webhook":
             # One port for the harness's life: a restart listens where Telegram delivers.
             settings = {**webhook_settings(), **settings}
+        defaults = {
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.base_url,
+            "PROXY_API_URL": sandbox.base_url,
+            "DATABASE_PATH": str(data_dir / "bot.sqlite3"),
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "LOG_LEVEL": "DEBUG",
+        }
+        # Any default can be overridden (e.g. an unreachable PROXY_API_URL).
         self.settings: Settings = load_settings(
-            BOT_TOKEN=tg.token,
-            TELEGRAM_API_URL=tg.base_url,
-            PROXY_API_URL=sandbox.base_url,
-            DATABASE_PATH=str(data_dir / "bot.sqlite3"),
-            ENCRYPTION_KEY=Fernet.generate_key().decode(),
-            LOG_LEVEL="DEBUG",
-            **{**FAST_TESTER_SETTINGS, **settings},
+            **{**defaults, **FAST_TESTER_SETTINGS, **settings}
         )
         self.app: App | None = None
         self._task: asyncio.Task[None] | None = None
