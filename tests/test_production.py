@@ -292,3 +292,14 @@ def test_dockerfile_lints():
         pytest.skip("hadolint not installed: the Dockerfile was not linted")
     result = subprocess.run([tool, str(dockerfile)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_setting_is_documented_in_readme_and_env_example():
+    from bot.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for field in Settings.model_fields.values():
+        name = field.alias
+        assert f"| `{name}` |" in readme, f"{name} is missing from README's settings table"
+        assert f"{name}=" in example, f"{name} is missing from .env.example"
