@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -53,9 +54,25 @@ class RedactingFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         text = _redact(text, self._secrets)
-        if any(looks_like_api_key(word) for word in text.split()):
-            text = " ".join(_REDACTED if looks_like_api_key(w) else w for w in text.split(" "))
+        if any(_secret_word(word) for word in text.split()):
+            text = " ".join(_REDACTED if _secret_word(w) else w for w in text.split(" "))
         return text
+
+
+# `handlers.orders.show_order_details`: a module path (handler names, tracebacks), which
+# has the shape of a key but must stay readable. Keys have no dotted identifier segments.
+_DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+[:,]?$")
+
+
+def _secret_word(word: str) -> bool:
+    if not looks_like_api_key(word):
+        return False
+    if not _DOTTED_NAME.match(word):
+        return True
+    # A module path starts with a package name in lower case ("handlers", "proxy_api");
+    # a dotted token (a JWT) is mixed-case base64 in every part.
+    first = word.split(".")[0]
+    return not (first.islower() and first.replace("_", "").isalpha())
 
 
 class JsonFormatter(logging.Formatter):

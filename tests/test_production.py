@@ -182,10 +182,11 @@ async def test_polling_deletes_the_webhook_and_serves_metrics_on_metrics_port(
 def test_json_log_lines_carry_fields_and_no_secrets():
     token = "123456:AAE-secret-token-value"
     key = "pk_live_Zx9Qw8Er7Ty6Ui5Op4As3Df2"
+    handler = "handlers.orders.show_order_details_screen"
     redact = RedactingFilter([token, "hook-secret"])
     record = logging.LogRecord(
         "bot.updates", logging.INFO, __file__, 1,
-        "update %s with %s via %s and hook-secret", (7, key, token), None,
+        "update %s with %s via %s and hook-secret by %s", (7, key, token, handler), None,
     )
     record.chat_id, record.update_id, record.handler, record.latency_ms = 42, 7, "h.x", 1.5
     assert redact.filter(record)
@@ -195,6 +196,7 @@ def test_json_log_lines_carry_fields_and_no_secrets():
     assert data["chat_id"] == 42 and data["update_id"] == 7
     assert data["handler"] == "h.x" and data["latency_ms"] == 1.5
     assert key not in line and token not in line and "hook-secret" not in line
+    assert handler in data["message"]  # module paths stay readable
     try:
         raise RuntimeError(f"failed with {key}")
     except RuntimeError:
