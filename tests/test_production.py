@@ -21,8 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.logs import JsonFormatter, RedactingFilter
 from tests.conftest import BotHarness, free_port, webhook_settings
-from tests.e2e import until
-from tests.test_smoke_process import _run_bot
+from tests.e2e import run_bot_process, until
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10
@@ -213,7 +212,7 @@ async def test_sigterm_during_a_slow_upstream_call_finishes_it_and_exits_0(
 ):
     account = sandbox.state.create_account("sigterm@example.com", balance=Decimal("7.00"))
     webhook = webhook_settings()
-    process = await _run_bot(
+    process = await run_bot_process(
         tmp_path, BOT_TOKEN=fake_telegram.token, TELEGRAM_API_URL=fake_telegram.base_url,
         PROXY_API_URL=sandbox.base_url, LOG_FORMAT="json", **webhook,
     )
