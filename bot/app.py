@@ -102,6 +102,8 @@ class App:
     metrics: Metrics
     _closed: bool = field(default=False, init=False)
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # Set while serving in webhook mode (tests look at its bound).
+    webhook: BoundedWebhookHandler | None = field(default=None, init=False)
 
     async def run(self, handle_signals: bool = True) -> None:
         """Webhook mode when WEBHOOK_URL is set, long polling otherwise."""
@@ -148,6 +150,7 @@ class App:
                 **workflow,
             )
             handler.register(web_app, path=webhook_path(settings.webhook_url))
+            self.webhook = handler
             runner = await start_site(web_app, settings.webhook_host, settings.webhook_port)
             # Registered only once we listen, so Telegram's first delivery finds us.
             await self.bot.set_webhook(

@@ -35,13 +35,19 @@ class BoundedWebhookHandler(SimpleRequestHandler):
         )
         self._slots = asyncio.Semaphore(limit)
         self.closing = False
+        # Deliveries held unacknowledged for a free slot (Telegram keeps them meanwhile).
+        self.waiting = 0
 
     async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
         if self.closing:
             # Telegram delivers it again later (to the next process): nothing is lost.
             return web.Response(status=503, text="stopping")
         update = await request.json(loads=bot.session.json_loads)
-        await self._slots.acquire()
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
         if self.closing:
             self._slots.release()
             return web.Response(status=503, text="stopping")

@@ -304,3 +304,30 @@ def test_every_setting_is_documented_in_readme_and_env_example():
         name = field.alias
         assert f"| `{name}` |" in readme, f"{name} is missing from README's settings table"
         assert f"{name}=" in example, f"{name} is missing from .env.example"
+
+
+async def test_webhook_past_the_limit_leaves_updates_waiting_at_telegram(
+    fake_telegram, sandbox, tmp_path
+):
+    harness = BotHarness(
+        fake_telegram, sandbox, tmp_path, mode="webhook", MAX_CONCURRENT_UPDATES="1"
+    )
+    await harness.start()
+    try:
+        chat, _ = await harness.linked_chat(Decimal("6.00"))
+        held = sandbox.state.add_fault("GET /account", "hold")
+        await chat.send("/balance")
+        await until(lambda: held.taken == 1, what="the /balance handler at the API")
+        await chat.send("/help")
+        webhook = harness.app.webhook
+        assert webhook is not None
+        # The delivery is open and not acknowledged: the update is still Telegram's.
+        await until(lambda: webhook.waiting == 1, what="the second delivery to wait")
+        assert any((u.get("message") or {}).get("text") == "/help"
+                   for u in fake_telegram.pending_updates)
+        held.release()
+        await chat.wait_for_message("$6.00", timeout=TIMEOUT)
+        await fake_telegram.wait_for(lambda: not fake_telegram.pending_updates, timeout=TIMEOUT)
+        await until(lambda: not harness.app.in_flight(), what="both handlers to finish")
+    finally:
+        await harness.stop()
