@@ -1,24 +1,12 @@
-"""`python -m bot`: start the bot with long polling."""
+"""`python -m bot`: start the bot (webhook mode when WEBHOOK_URL is set, else polling)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from bot.settings import SettingsError, load_settings
 from core.security import KeyVaultError
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Request lines of every API call are noise at INFO; our client logs what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 async def _run() -> None:
@@ -26,7 +14,7 @@ async def _run() -> None:
 
     settings = load_settings()
     app = await build_app(settings)
-    await app.run_polling(handle_signals=True)
+    await app.run(handle_signals=True)
 
 
 def main() -> int:
@@ -35,7 +23,12 @@ def main() -> int:
     except SettingsError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    from bot.logs import configure_logging
+
+    # The token and the webhook secret are blanked wherever they would appear in a line.
+    configure_logging(
+        settings.log_level, settings.log_format, [settings.bot_token, settings.webhook_secret]
+    )
     from bot.app import StartupError
 
     try:

@@ -19,12 +19,16 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.background import BackgroundTasks
 from bot.deposit_job import DepositJob
 from bot.flood import Throttle, ThrottlingMiddleware
+from bot.health import add_ops_routes, api_reachable, database_writable
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
+from bot.logs import UpdateContext, log_update, record_handlers
+from bot.metrics import Metrics, TelegramMetricsMiddleware, UpdateMetricsMiddleware
 from bot.paid_notices import PaidActionNotifier
 from bot.reminder_job import ReminderJob
 from bot.request_job import RequestExpiryJob
@@ -33,6 +37,7 @@ from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.update_tasks import UpdateTasks
+from bot.webhook import MAX_CONNECTIONS, BoundedWebhookHandler, start_site, webhook_path
 from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
 from handlers import build_root_router
@@ -96,7 +101,83 @@ class App:
     # Everything scheduled leaves through it (bot/sender.py); wake() it after queueing.
     sender: OutboxSender
     reminder_job: ReminderJob
+    metrics: Metrics
     _closed: bool = field(default=False, init=False)
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # Set while serving in webhook mode (tests look at its bound).
+    webhook: BoundedWebhookHandler | None = field(default=None, init=False)
+
+    async def run(self, handle_signals: bool = True) -> None:
+        """Webhook mode when WEBHOOK_URL is set, long polling otherwise."""
+        if self.settings.webhook_mode:
+            await self.run_webhook(handle_signals=handle_signals)
+        else:
+            await self.run_polling(handle_signals=handle_signals)
+
+    def ops_app(self) -> web.Application:
+        """An aiohttp app answering /healthz and /metrics."""
+        web_app = web.Application()
+        add_ops_routes(
+            web_app,
+            self.metrics,
+            {
+                "database": lambda: database_writable(self.db),
+                "api": lambda: api_reachable(self.http, self.settings.proxy_api_url),
+            },
+        )
+        return web_app
+
+    async def run_webhook(self, handle_signals: bool = True) -> None:
+        """Serve the webhook (and /healthz, /metrics) until stopped; then close everything."""
+        settings = self.settings
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        runner = None
+        handler = None
+        # What start_polling gives handlers and hooks (feed_update adds "dispatcher").
+        workflow: dict[str, object] = {"bots": [self.bot]}
+        try:
+            await self.check_telegram()
+            if handle_signals:
+                _stop_on_signals(self._stop_requested)
+            await self.dispatcher.emit_startup(
+                bot=self.bot, dispatcher=self.dispatcher, **workflow,
+                **self.dispatcher.workflow_data,
+            )
+            web_app = self.ops_app()
+            handler = BoundedWebhookHandler(
+                self.dispatcher,
+                self.bot,
+                secret_token=settings.webhook_secret,
+                limit=settings.max_concurrent_updates,
+                **workflow,
+            )
+            handler.register(web_app, path=webhook_path(settings.webhook_url))
+            self.webhook = handler
+            runner = await start_site(web_app, settings.webhook_host, settings.webhook_port)
+            # Registered only once we listen, so Telegram's first delivery finds us.
+            await self.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+                max_connections=min(MAX_CONNECTIONS, settings.max_concurrent_updates),
+            )
+            log.info("webhook mode: listening on %s:%d", settings.webhook_host,
+                     settings.webhook_port)
+            await self._stop_requested.wait()
+            log.info("stopping: no new updates are taken")
+        finally:
+            # New deliveries get 503 (Telegram keeps them for the next process); the
+            # webhook stays registered, so updates wait at Telegram meanwhile.
+            if handler is not None:
+                handler.closing = True
+            if runner is not None:
+                await runner.cleanup()
+            with contextlib.suppress(Exception):
+                await self.dispatcher.emit_shutdown(
+                    bot=self.bot, dispatcher=self.dispatcher, **workflow,
+                    **self.dispatcher.workflow_data,
+                )
+            await self.close()
 
     async def check_telegram(self) -> None:
         try:
@@ -113,8 +194,16 @@ class App:
 
     async def run_polling(self, handle_signals: bool = True) -> None:
         """Poll until stopped; closes everything it owns on the way out."""
+        ops = None
         try:
             await self.check_telegram()
+            # A webhook left by an earlier run in webhook mode would refuse getUpdates (409).
+            await best_effort(
+                self.bot.delete_webhook(drop_pending_updates=False), "delete the webhook"
+            )
+            if self.settings.metrics_port is not None:
+                ops = await start_site(self.ops_app(), self.settings.webhook_host,
+                                       self.settings.metrics_port)
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,
@@ -124,9 +213,12 @@ class App:
                 tasks_concurrency_limit=self.settings.max_concurrent_updates,
             )
         finally:
+            if ops is not None:
+                await ops.cleanup()
             await self.close()
 
     async def stop(self) -> None:
+        self._stop_requested.set()
         with contextlib.suppress(RuntimeError):  # not polling
             await self.dispatcher.stop_polling()
 
@@ -153,6 +245,15 @@ class App:
         await self.bot.session.close()
         await self.db.close()
         log.info("stopped")
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (systemd, docker stop) and SIGINT end the webhook loop like App.stop()."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
 
 
 async def _on_startup(
@@ -232,7 +333,15 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     membership = ChatMembership(repos.chats, outbox)
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
-    bot.session.middleware(RetryAfterMiddleware(clock))
+    metrics = Metrics(db)
+    retry_after = RetryAfterMiddleware(clock)
+    retry_after.on_retry = metrics.telegram_retry
+    bot.session.middleware(retry_after)
+    # Inside the retry middleware: every attempt is counted, each 429 too.
+    bot.session.middleware(TelegramMetricsMiddleware(metrics))
+    api_client.on_response = metrics.api_response
+    api_client.on_retry = metrics.api_retry
+    sender.on_outcome = metrics.outbox_outcome
     # Who opened each screen in a group, so nobody else's tap changes it.
     bot.session.middleware(ScreenRecorder(repos.groups))
     set_working_delay(settings.working_delay.total_seconds())
@@ -269,6 +378,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     dispatcher["dashboard"] = DashboardService(accounts, repos, clock)
     dispatcher["support_url"] = settings.support_url
     updates = UpdateTasks()
+    # Outermost: the log line's context, then the count and the latency of every update.
+    dispatcher.update.outer_middleware(UpdateContext())
+    dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics, log_update))
     dispatcher.update.outer_middleware(updates)
     dispatcher.update.outer_middleware(OpenerMiddleware())
     language = UserLanguageMiddleware(i18n, repos.users)
@@ -289,6 +401,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     # So the error log can name the handler that failed.
     track_handlers(dispatcher)
+    record_handlers(dispatcher)
     # Answer every tap at once (the spinner stops); handlers that need an alert opt out by flag.
     # Best effort: a tap too old to answer (queued while the bot was down) still runs.
     dispatcher.callback_query.middleware(BestEffortCallbackAnswerMiddleware(pre=True))
@@ -320,6 +433,11 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         await reminder_job.reschedule()
 
     runner.after_done(replan_after_paid_action)
+
+    async def count_paid_action(op: Operation) -> None:
+        metrics.paid_action_done(op.kind)
+
+    runner.after_done(count_paid_action)
     scheduler.add_job(
         repos.operations.purge_older_than,
         "interval",
@@ -381,4 +499,5 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         updates=updates,
         sender=sender,
         reminder_job=reminder_job,
+        metrics=metrics,
     )

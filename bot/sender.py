@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -217,6 +218,8 @@ class OutboxSender:
         # when Telegram is down for one message it is down for all of them.
         self._failures_in_a_row = 0
         self._paused_until = 0.0
+        # (kind, outcome) of each send for the metrics: sent, deferred, failed, dropped.
+        self.on_outcome: Callable[[str, str], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -362,10 +365,16 @@ class OutboxSender:
         else:
             self._failures_in_a_row = 0
             await self._outbox.mark_sent(entry.outbox_id, sent.message_id)
+            self._count(entry, "sent")
+
+    def _count(self, entry: OutboxEntry, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(entry.kind, outcome)
 
     async def _throttled(self, entry: OutboxEntry, retry_after: int) -> None:
         log.warning("outbox %s (chat %s): Telegram asked to wait %s s; rescheduled",
                     entry.outbox_id, entry.chat_id, retry_after)
+        self._count(entry, "deferred")
         not_before = self._clock.now() + timedelta(seconds=retry_after)
         # Not a failed attempt: the message is fine, it only has to wait.
         await self._outbox.reschedule(entry.outbox_id, self.owner, not_before,
@@ -375,6 +384,7 @@ class OutboxSender:
         self._pause(min(float(retry_after), 1.0))
 
     async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
+        self._count(entry, "failed")
         self._failures_in_a_row += 1
         self._pause(min(2.0 ** (self._failures_in_a_row - 1), 30.0))
         attempts = entry.attempts + 1

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.durations import parse_duration, parse_durations
@@ -81,6 +81,21 @@ class Settings(BaseSettings):
 
     # A support chat or page; the main menu links it (no button when unset).
     support_url: str | None = Field(default=None, alias="SUPPORT_URL")
+
+    # Webhook mode when WEBHOOK_URL is set (the public https URL Telegram posts to); polling
+    # otherwise. The bot listens on WEBHOOK_HOST:WEBHOOK_PORT behind a reverse proxy.
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_secret: str | None = Field(default=None, alias="WEBHOOK_SECRET", repr=False)
+    webhook_host: str = Field(default="127.0.0.1", alias="WEBHOOK_HOST")
+    webhook_port: int = Field(default=8080, ge=1, le=65535, alias="WEBHOOK_PORT")
+    # Polling mode: /healthz and /metrics on this port when set (webhook mode serves them
+    # beside the webhook).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="METRICS_PORT")
+    log_format: str = Field(default="text", alias="LOG_FORMAT")
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.webhook_url is not None
 
     @property
     def key_file(self) -> Path:
@@ -174,6 +189,44 @@ class Settings(BaseSettings):
             return normalize_offsets(offsets)
         except InvalidOffsets as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("webhook_url", "webhook_secret", "metrics_port", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an https:// URL")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        # Telegram's own rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.strip()):
+            raise ValueError("expected 1-256 characters: letters, digits, _ and -")
+        return value.strip() if value is not None else None
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("expected text or json")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        # Without a secret anyone who learns the URL can post updates as any user.
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
 
     @field_validator("encryption_key")
     @classmethod

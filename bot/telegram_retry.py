@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,8 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         self._clock = clock
         self._attempts = attempts
         self._max_wait = max_wait
+        # Counts retries for the metrics (bot/metrics.py); None: not counted.
+        self.on_retry: Callable[[], None] | None = None
 
     async def __call__(
         self,
@@ -63,5 +65,7 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                     raise
                 log.warning("Telegram throttled %s; retrying in %s s",
                             type(method).__name__, exc.retry_after)
+                if self.on_retry is not None:
+                    self.on_retry()
                 await self._clock.sleep(exc.retry_after)
         raise AssertionError("unreachable")

@@ -184,6 +184,10 @@ class ProxyApiClient:
         self._references: dict[str, _CachedReference] = {}
         self._reference_fetches: dict[str, asyncio.Task[Reference]] = {}
         self._closed = False
+        # Metrics hooks (bot/metrics.py): every attempt's (method, path, status or error
+        # class), and every retry; here so no call site can bypass them.
+        self.on_response: Callable[[str, str, int | str], None] | None = None
+        self.on_retry: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"ProxyApiClient(base_url={self._base_url!r})"
@@ -265,6 +269,8 @@ class ProxyApiClient:
                 delay = policy.backoff(retries)
                 reason = type(exc).__name__
             logger.warning("%s: %s, retrying in %.2f s", call.label, reason, delay)
+            if self.on_retry is not None:
+                self.on_retry()
             await self._clock.sleep(delay)
 
     async def _attempt(self, api_key: str, call: _Call) -> Reply:
@@ -287,6 +293,9 @@ class ProxyApiClient:
         except httpx.RequestError as exc:
             failure = TransportError(f"{call.label}: request failed ({type(exc).__name__})")
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if self.on_response is not None:
+            status = type(failure).__name__ if failure is not None else response.status_code
+            self.on_response(call.method, call.path, status)
         if failure is not None:
             logger.warning("%s -> %s after %.0f ms", call.label, failure.message, elapsed_ms)
             # Raised outside the except block: httpx's exception references the

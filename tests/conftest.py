@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,21 +33,70 @@ def _callbacks(message) -> list[str]:
     return [b.callback_data for b in message.flat_buttons if b.callback_data]
 
 
+# Modules marked `both_modes` run every test twice: the app polling, and the app behind a
+# webhook the fake Bot API POSTs updates to (tests/fake_telegram/server.py).
+MODES = ("polling", "webhook")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_modes: run the module's harness tests in polling and in webhook mode"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bot_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_modes"
+    ):
+        metafunc.parametrize("bot_mode", MODES, indirect=True)
+
+
+@pytest.fixture
+def bot_mode(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "polling")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def webhook_settings(port: int | None = None) -> dict[str, str]:
+    """Settings of a bot listening for the fake Bot API's deliveries on 127.0.0.1."""
+    port = port or free_port()
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg/webhook",
+        "WEBHOOK_SECRET": secrets.token_urlsafe(16),
+        "WEBHOOK_HOST": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
 class BotHarness:
-    def __init__(self, tg, sandbox, data_dir: Path, **settings: str) -> None:
+    def __init__(
+        self, tg, sandbox, data_dir: Path, mode: str = "polling", **settings: str
+    ) -> None:
         self.tg = tg
         self.sandbox = sandbox
         self.data_dir = data_dir
+        self.mode = mode
         self.clock = OffsetClock()
         sandbox.state.clock = self.clock.now
+        if mode == "webhook":
+            # One port for the harness's life: a restart listens where Telegram delivers.
+            settings = {**webhook_settings(), **settings}
+        defaults = {
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.base_url,
+            "PROXY_API_URL": sandbox.base_url,
+            "DATABASE_PATH": str(data_dir / "bot.sqlite3"),
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "LOG_LEVEL": "DEBUG",
+        }
+        # Any default can be overridden (e.g. an unreachable PROXY_API_URL).
         self.settings: Settings = load_settings(
-            BOT_TOKEN=tg.token,
-            TELEGRAM_API_URL=tg.base_url,
-            PROXY_API_URL=sandbox.base_url,
-            DATABASE_PATH=str(data_dir / "bot.sqlite3"),
-            ENCRYPTION_KEY=Fernet.generate_key().decode(),
-            LOG_LEVEL="DEBUG",
-            **{**FAST_TESTER_SETTINGS, **settings},
+            **{**defaults, **FAST_TESTER_SETTINGS, **settings}
         )
         self.app: App | None = None
         self._task: asyncio.Task[None] | None = None
@@ -53,14 +104,18 @@ class BotHarness:
     async def start(self) -> None:
         self.app = await build_app(self.settings, clock=self.clock)
         seen = len(self.tg.requests)
-        task = asyncio.create_task(self.app.run_polling(handle_signals=False))
+        task = asyncio.create_task(self.app.run(handle_signals=False))
         self._task = task
 
         def started() -> bool:
             if task.done():
                 task.result()  # start-up failed: raise its error here
-            # setMyCommands runs in the start-up hook, right before polling begins.
-            return any(r.name == "setmycommands" for r in self.tg.requests[seen:])
+            # setMyCommands runs in the start-up hook, right before polling begins; in
+            # webhook mode setWebhook comes once the bot listens.
+            names = {r.name for r in self.tg.requests[seen:]}
+            return "setmycommands" in names and (
+                self.mode != "webhook" or "setwebhook" in names
+            )
 
         await self.tg.wait_for(started, timeout=15, failure="the app did not start polling")
 
@@ -109,8 +164,8 @@ class BotHarness:
 
 
 @pytest.fixture
-async def harness(fake_telegram, sandbox, tmp_path):
-    bot_harness = BotHarness(fake_telegram, sandbox, tmp_path)
+async def harness(fake_telegram, sandbox, tmp_path, bot_mode):
+    bot_harness = BotHarness(fake_telegram, sandbox, tmp_path, mode=bot_mode)
     await bot_harness.start()
     try:
         yield bot_harness

@@ -8,8 +8,11 @@ because the fake Telegram's own waits only wake on its changes.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 
@@ -236,3 +239,22 @@ async def linked_team(harness, balance: Decimal = Decimal("100.00")) -> Team:
     await say(private, group.account.api_key, expect=GROUP_LINKED)
     await group.owner.wait_for_message(final(ANNOUNCED), timeout=TIMEOUT)
     return group
+
+
+async def run_bot_process(workdir: Path, **settings: str) -> asyncio.subprocess.Process:
+    """`python -m bot` in ``workdir`` with ``settings`` as its environment (the test's own
+    bot settings removed first), stdout and stderr piped."""
+    env = {k: v for k, v in os.environ.items() if k not in _BOT_ENV}
+    env.update({"DATABASE_PATH": str(workdir / "data" / "bot.sqlite3"), "LOG_LEVEL": "INFO"})
+    env.update(settings)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=workdir, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+_BOT_ENV = frozenset({
+    "BOT_TOKEN", "TELEGRAM_API_URL", "PROXY_API_URL", "DATABASE_PATH", "ENCRYPTION_KEY",
+    "LOG_LEVEL", "LOG_FORMAT", "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_HOST", "WEBHOOK_PORT",
+    "METRICS_PORT",
+})

@@ -13,6 +13,9 @@ import pytest
 
 from tests.e2e import until
 
+# The main flows run in polling and in webhook mode (tests/conftest.py).
+pytestmark = pytest.mark.both_modes
+
 
 def _has_button(message, text: str) -> bool:
     return any(text in b.text for b in message.flat_buttons)

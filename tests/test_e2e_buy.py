@@ -36,6 +36,9 @@ from tests.e2e import (
     transactions_of,
 )
 
+# The main flows run in polling and in webhook mode (tests/conftest.py).
+pytestmark = pytest.mark.both_modes
+
 
 def chosen(message) -> list[str]:
     """Labels of the buttons marked as the earlier choice."""

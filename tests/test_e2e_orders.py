@@ -13,7 +13,12 @@ from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 
+import pytest
+
 from tests.fake_telegram.client import ChatHandle, TgMessage
+
+# The main flows run in polling and in webhook mode (tests/conftest.py).
+pytestmark = pytest.mark.both_modes
 
 TIMEOUT = 10
 

@@ -116,6 +116,7 @@ async def test_each_offset_falls_due_in_turn_and_is_handed_off_once(harness):
     assert len(queued) == 3
 
 
+@pytest.mark.both_modes  # planned reminders survive a restart behind a webhook too
 async def test_due_while_the_bot_was_down_is_sent_once_on_start(harness):
     reminders, sync = services(harness)
     chat, account = await harness.linked_chat()

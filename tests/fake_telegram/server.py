@@ -257,6 +257,12 @@ class FakeBotApi:
         self.delivered_update_id = 0  # highest update_id handed out by getUpdates
         self.confirmed_update_id = 0  # highest update_id confirmed via offset
         self.long_polls_waiting = 0  # getUpdates calls currently parked server-side
+        # Webhook delivery (setWebhook with a URL): queued updates are POSTed there one at a
+        # time with the secret header, as Telegram does; a non-2xx answer or a refused
+        # connection leaves the update queued and it is tried again.
+        self.webhook_secret: str | None = None
+        self.webhook_deliveries: list[tuple[int, int | str]] = []  # (update_id, status)
+        self._webhook_task: asyncio.Task[None] | None = None
 
         self._next_update_id = 100_000
         self._next_file = 1
@@ -326,6 +332,7 @@ class FakeBotApi:
     async def stop(self) -> None:
         self._stopping = True
         self._bump()
+        await self._stop_webhook_delivery()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -985,12 +992,67 @@ class FakeBotApi:
 
     async def _set_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = str(params.get("url") or "")
+        secret = params.get("secret_token")
+        self.webhook_secret = str(secret) if secret else None
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self.allowed_updates = [str(kind) for kind in allowed]
         if params.get("drop_pending_updates"):
             self.pending_updates.clear()
+        await self._stop_webhook_delivery()
+        if self.webhook_url:
+            self._webhook_task = asyncio.create_task(
+                self._deliver_to_webhook(self.webhook_url, self.webhook_secret)
+            )
+        self._bump()
         return True
+
+    async def _stop_webhook_delivery(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver_to_webhook(self, url: str, secret: str | None) -> None:
+        """POST queued updates to ``url`` in order until the webhook changes or is deleted."""
+        from aiohttp import ClientError, ClientSession, ClientTimeout
+
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        async with ClientSession(timeout=ClientTimeout(total=60)) as session:
+            while self.webhook_url == url and not self._stopping:
+                changed = self._changed
+                for update in [u for u in self.pending_updates if not self._allowed(u)]:
+                    self.pending_updates.remove(update)
+                    self.dropped_updates.append(update)
+                if not self.pending_updates:
+                    await changed.wait()
+                    continue
+                update = self.pending_updates[0]
+                status: int | str
+                try:
+                    async with session.post(url, json=update, headers=headers) as response:
+                        status = response.status
+                        await response.read()
+                except (ClientError, OSError, TimeoutError) as exc:
+                    status = type(exc).__name__
+                self.webhook_deliveries.append((update["update_id"], status))
+                if isinstance(status, int) and 200 <= status < 300:
+                    if update in self.pending_updates:
+                        self.pending_updates.remove(update)
+                    self.delivered_update_id = max(self.delivered_update_id, update["update_id"])
+                    self.confirmed_update_id = max(self.confirmed_update_id, update["update_id"])
+                    self._bump()
+                    continue
+                # Telegram backs off too; the bot may be restarting. Woken early by changes.
+                self._bump()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
         self.webhook_url = ""
+        self.webhook_secret = None
+        await self._stop_webhook_delivery()
         if params.get("drop_pending_updates"):
             self.dropped_updates.extend(self.pending_updates)
             self.pending_updates.clear()
