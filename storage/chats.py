@@ -97,6 +97,7 @@ class ChatRepository:
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
             await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (chat_id,))
+        self._db.chat_dropped(chat_id)
 
     async def all_linked(self) -> list[ChatLink]:
         rows = await self._db.fetchall(
@@ -188,7 +189,8 @@ class ChatRepository:
             )
             await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (old_chat_id,))
             await conn.execute("DELETE FROM screens WHERE chat_id = ?", (old_chat_id,))
-            return True
+        self._db.chat_dropped(old_chat_id)
+        return True
 
 
 # Every table whose rows belong to one chat and follow it to a new id.
