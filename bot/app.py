@@ -12,7 +12,6 @@ from datetime import timedelta
 import httpx
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
@@ -31,6 +30,7 @@ from bot.screens import OpenerMiddleware, ScreenRecorder
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.telegram_session import BotSession
 from bot.update_tasks import UpdateTasks
 from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
@@ -198,7 +198,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     i18n = build_i18n()
     scheduler = AsyncIOScheduler(timezone="UTC")
 
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = BotSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     bot = Bot(
         token=settings.bot_token,
         session=session,
