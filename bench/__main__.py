@@ -74,8 +74,12 @@ async def throughput(cfg: Config, sandbox: SandboxServer, table: report.Table) -
         with scratch_dir("bench-bot-") as bot_dir, scratch_dir("bench-floor-") as floor_dir:
             bot = BotProcess("bot", bot_tg, sandbox.base_url, bot_dir, env=dict(NO_THROTTLE))
             floor = BotProcess("bench.echo_bot", floor_tg, sandbox.base_url, floor_dir)
-            await asyncio.gather(bot.start(), floor.start())
             try:
+                # Both started before either failure is raised: `finally` stops both.
+                for failed in await asyncio.gather(bot.start(), floor.start(),
+                                                   return_exceptions=True):
+                    if isinstance(failed, BaseException):
+                        raise failed
                 bot_users = [User(bot_tg, 1_000_000 + i) for i in range(cfg.users)]
                 floor_users = [User(floor_tg, 2_000_000 + i) for i in range(cfg.users)]
                 await link_all(bot_users, sandbox)

@@ -85,7 +85,9 @@ def mib(value: float) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
-def write(table: Table, command: str, started: datetime, seconds: float) -> str:
+def write(
+    table: Table, command: str, started: datetime, seconds: float, path: Path = RESULTS
+) -> str:
     body = "\n".join([
         "# Benchmark results",
         "",
@@ -102,7 +104,7 @@ def write(table: Table, command: str, started: datetime, seconds: float) -> str:
         *[f"- {note}" for note in table.notes],
         "",
     ])
-    RESULTS.write_text(body, encoding="utf-8")
+    path.write_text(body, encoding="utf-8")
     return body
 
 

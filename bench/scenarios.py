@@ -13,9 +13,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from bench.harness import (
     BotProcess,
+    ProcessStats,
     Replies,
     Reply,
     StepFailed,
@@ -178,8 +180,16 @@ class MenuTaps:
         self._screens[user.chat_id] = screen
 
 
+class Target(Protocol):
+    """What a load runs against: a `BotProcess`, or a bot in this process (the tests)."""
+
+    replies: Replies
+
+    def stats(self) -> ProcessStats: ...
+
+
 async def run_load(
-    bot: BotProcess, users: list[User], script: Script, seconds: float, *, floor: bool
+    bot: Target, users: list[User], script: Script, seconds: float, *, floor: bool
 ) -> Load:
     """Every user runs ``script`` round after round until ``seconds`` have passed."""
     load = Load()
@@ -225,9 +235,9 @@ class Pairs:
 
 
 async def alternate(
-    bot: BotProcess,
+    bot: Target,
     bot_users: list[User],
-    floor: BotProcess,
+    floor: Target,
     floor_users: list[User],
     script: Script,
     *,
