@@ -297,7 +297,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
 
     async def replan_after_paid_action(op: Operation) -> None:
         # A new order or a new expiry gets its reminders at once, not at the next sync.
-        await reminders.plan_chat(op.chat_id)
+        # Only that order changed: re-planning the whole chat cost a write per order and
+        # offset after every purchase, growing with the orders a chat has.
+        order = await repos.orders.get(op.chat_id, op.order_id) if op.order_id else None
+        if order is not None:
+            await reminders.plan_order(op.chat_id, order)
+        else:
+            await reminders.plan_chat(op.chat_id)
         await reminder_job.reschedule()
 
     runner.after_done(replan_after_paid_action)
