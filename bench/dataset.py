@@ -22,6 +22,11 @@ OFFSETS = (3 * 86400, 86400, 3 * 3600)
 ORDERS_PER_CHAT = 10
 
 
+def _later(stamp: str, chat_id: int) -> str:
+    """A next deposit poll spread over the next ten minutes (the default sync interval)."""
+    return iso(datetime.fromisoformat(stamp) + timedelta(seconds=60 + chat_id * 7919 % 540))
+
+
 async def migrate(path: Path) -> None:
     """An empty database at the current schema, created by the bot's own migrations."""
     db = Database(path)
@@ -33,9 +38,16 @@ def _insert(path: Path, chats: list[tuple], orders: list[tuple], reminders: list
     conn = sqlite3.connect(path)
     try:
         with conn:
+            # Synced and deposit-watched lately, as in a bot that has been running: the
+            # order sync and the deposit watch go on at their usual pace, not all at once.
             conn.executemany(
                 "INSERT INTO chats (chat_id, api_key_enc, api_key_masked, account_email,"
-                " linked_by, linked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", chats)
+                " linked_by, linked_at, created_at, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*c, c[5]) for c in chats])
+            conn.executemany(
+                "INSERT INTO deposit_watch (chat_id, since, next_poll_at, updated_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(c[0], c[5], _later(c[5], c[0]), c[5]) for c in chats])
             conn.executemany(
                 "INSERT INTO users (user_id, telegram_language, updated_at) VALUES (?, 'en', ?)",
                 [(c[0], c[5]) for c in chats])
