@@ -226,6 +226,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     membership = ChatMembership(repos.chats, outbox)
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
+    # Handlers' replies share Telegram's 30 messages a second with the sender.
+    bot.session.middleware(sender.other_sends())
     bot.session.middleware(RetryAfterMiddleware(clock))
     # Who opened each screen in a group, so nobody else's tap changes it.
     bot.session.middleware(ScreenRecorder(repos.groups))
