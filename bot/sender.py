@@ -362,17 +362,19 @@ class OutboxSender:
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         _OWN_SEND.set(True)  # this task only: `OtherSends` leaves it to the window above
+        ended: list[bool] = []
         try:
-            await self._send(entry)
+            await self._send(entry, ended)
         except StorageError as exc:
             # The claim stays until its lease runs out; then the message is tried again.
             log.warning("outbox %s: %s", entry.outbox_id, exc)
         except Exception:
             log.exception("outbox %s: unexpected failure while sending", entry.outbox_id)
         finally:
-            self._window.end(entry.chat_id, self._clock.monotonic())
+            if not ended:  # never sent (claim lost, unreadable markup) or failed before
+                self._window.end(entry.chat_id, self._clock.monotonic())
 
-    async def _send(self, entry: OutboxEntry) -> None:
+    async def _send(self, entry: OutboxEntry, ended: list[bool]) -> None:
         if not await self._outbox.confirm(entry.outbox_id, self.owner, self._lease):
             log.info("outbox %s: claim taken over by another sender; not sending",
                      entry.outbox_id)
@@ -387,12 +389,19 @@ class OutboxSender:
         try:
             # Our own 429 handling below: the session's retry middleware would wait in place.
             with without_retry():
-                sent = await self._bot.send_message(
-                    entry.chat_id,
-                    entry.text,
-                    reply_markup=markup,
-                    request_timeout=self._request_timeout,
-                )
+                try:
+                    sent = await self._bot.send_message(
+                        entry.chat_id,
+                        entry.text,
+                        reply_markup=markup,
+                        request_timeout=self._request_timeout,
+                    )
+                finally:
+                    # The answer is back: Telegram has counted the message. Its place in
+                    # the window ends now, not after our database work (which, under
+                    # load, held the next sends back: a fan-out ran at half the rate).
+                    self._window.end(entry.chat_id, self._clock.monotonic())
+                    ended.append(True)
         except TelegramRetryAfter as exc:
             await self._throttled(entry, exc.retry_after)
         except TelegramForbiddenError as exc:
