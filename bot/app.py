@@ -12,7 +12,6 @@ from datetime import timedelta
 import httpx
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
@@ -36,6 +35,7 @@ from bot.screens import OpenerMiddleware, ScreenRecorder
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.telegram_session import BotSession
 from bot.update_tasks import UpdateTasks
 from bot.webhook import MAX_CONNECTIONS, BoundedWebhookHandler, start_site, webhook_path
 from core.clock import Clock, SystemClock
@@ -305,7 +305,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     i18n = build_i18n()
     scheduler = AsyncIOScheduler(timezone="UTC")
 
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = BotSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     bot = Bot(
         token=settings.bot_token,
         session=session,
@@ -334,6 +334,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
     metrics = Metrics(db)
+    # Handlers' replies share Telegram's 30 messages a second with the sender.
+    bot.session.middleware(sender.other_sends())
     retry_after = RetryAfterMiddleware(clock)
     retry_after.on_retry = metrics.telegram_retry
     bot.session.middleware(retry_after)
@@ -429,7 +431,13 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
 
     async def replan_after_paid_action(op: Operation) -> None:
         # A new order or a new expiry gets its reminders at once, not at the next sync.
-        await reminders.plan_chat(op.chat_id)
+        # Only that order changed: re-planning the whole chat cost a write per order and
+        # offset after every purchase, growing with the orders a chat has.
+        order = await repos.orders.get(op.chat_id, op.order_id) if op.order_id else None
+        if order is not None:
+            await reminders.plan_order(op.chat_id, order)
+        else:
+            await reminders.plan_chat(op.chat_id)
         await reminder_job.reschedule()
 
     runner.after_done(replan_after_paid_action)

@@ -11,6 +11,8 @@ only, …) is declared with flags when it is registered: see `handlers.policies`
 from __future__ import annotations
 
 from aiogram import Router
+from aiogram.filters.callback_data import CallbackQueryFilter
+from aiogram.types import CallbackQuery
 
 from handlers import (
     account,
@@ -35,7 +37,7 @@ def build_root_router() -> Router:
     """A fresh tree of routers: the app can be built more than once in a process (tests
     restart it), and a router can have only one parent."""
     root = Router(name="root")
-    root.include_routers(
+    features = [
         errors.setup(),
         # my_chat_member only: no other router sees those updates.
         membership.setup(),
@@ -56,5 +58,40 @@ def build_root_router() -> Router:
         # Request approval on a member's quote; Approve / Decline on the request.
         requests.setup(),
         fallback.setup(),
-    )
+    ]
+    for router in features:
+        skip_foreign_taps(router)
+    root.include_routers(*features)
     return root
+
+
+def skip_foreign_taps(router: Router) -> None:
+    """Let a tap into ``router`` only if one of its handlers can take it.
+
+    A tap is tried against the routers in order, each trying its handlers' filters in
+    order: a wizard tap failed some 36 CallbackData filters (an exception each) before
+    reaching its own. When every tap handler of a router requires a CallbackData, the
+    prefixes say at once whether any of them can match; aiogram checks a router's own
+    filter before its handlers, so a foreign tap skips the whole router. Nothing else
+    changes: a router with a handler that takes any tap, or with sub-routers, is left
+    as it is.
+    """
+    if router.sub_routers or not router.callback_query.handlers:
+        return
+    accepted: set[tuple[str, str]] = set()
+    for handler in router.callback_query.handlers:
+        own = {
+            (f.callback.callback_data.__prefix__, f.callback.callback_data.__separator__)
+            for f in handler.filters or ()
+            if isinstance(f.callback, CallbackQueryFilter)
+        }
+        if not own:
+            return
+        accepted |= own
+    prefixes = frozenset(accepted)
+
+    def own_tap(query: CallbackQuery) -> bool:
+        data = query.data or ""
+        return any(data.split(separator, 1)[0] == prefix for prefix, separator in prefixes)
+
+    router.callback_query.filter(own_tap)

@@ -6,6 +6,9 @@ from datetime import datetime
 from core.clock import Clock
 from storage.db import Database
 
+# Chat links kept in memory; past it the cache starts over (one read each).
+_CACHE_SIZE = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class ChatLink:
@@ -44,8 +47,27 @@ class ChatRepository:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        # The links read lately. This repository is the only writer of their fields, and
+        # one process runs the bot, so its copy is the truth; see `get` and `_changed`.
+        self._links: dict[int, ChatLink] = {}
+        self._generation = 0
 
     async def get(self, chat_id: int) -> ChatLink | None:
+        # Every handler that needs the chat's key reads it, some several times per update.
+        cached = self._links.get(chat_id)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        link = await self._read(chat_id)
+        # Not cached when a write to chats ran meanwhile (it may not be in what we read).
+        # Absent chats are not cached: other tables' code may create a bare row.
+        if link is not None and generation == self._generation:
+            if len(self._links) >= _CACHE_SIZE:
+                self._links.clear()
+            self._links[chat_id] = link
+        return link
+
+    async def _read(self, chat_id: int) -> ChatLink | None:
         row = await self._db.fetchone(
             "SELECT chat_id, api_key_enc, api_key_masked, account_email, linked_by, linked_at,"
             " active FROM chats WHERE chat_id = ?",
@@ -63,12 +85,25 @@ class ChatRepository:
             active=bool(row["active"]),
         )
 
+    def _changed(self, *chat_ids: int) -> None:
+        """Before and after every write of the fields of `ChatLink`: drop the copies."""
+        self._generation += 1
+        if chat_ids:
+            for chat_id in chat_ids:
+                self._links.pop(chat_id, None)
+        else:
+            self._links.clear()
+
     async def set_active(self, chat_id: int, active: bool) -> bool:
         """Whether the bot can reach the chat; False if the chat is unknown here (never
         linked: nothing is scheduled for it, so there is nothing to stop or resume)."""
-        changed = await self._db.execute(
-            "UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id)
-        )
+        self._changed(chat_id)
+        try:
+            changed = await self._db.execute(
+                "UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id)
+            )
+        finally:
+            self._changed(chat_id)
         return changed == 1
 
     async def link(
@@ -81,6 +116,21 @@ class ChatRepository:
         linked_by: int | None,
     ) -> None:
         now = self._clock.now().isoformat()
+        self._changed(chat_id)
+        try:
+            await self._link(chat_id, api_key_enc, api_key_masked, account_email, linked_by, now)
+        finally:
+            self._changed(chat_id)
+
+    async def _link(
+        self,
+        chat_id: int,
+        api_key_enc: bytes,
+        api_key_masked: str | None,
+        account_email: str | None,
+        linked_by: int | None,
+        now: str,
+    ) -> None:
         await self._db.execute(
             "INSERT INTO chats (chat_id, api_key_enc, api_key_masked, account_email, linked_by,"
             " linked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -94,9 +144,14 @@ class ChatRepository:
 
     async def forget(self, chat_id: int) -> None:
         """Drop the key and everything cached for the chat (orders, operations cascade)."""
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
-            await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (chat_id,))
+        self._changed(chat_id)
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute("DELETE FROM chats WHERE chat_id = ?", (chat_id,))
+                await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (chat_id,))
+        finally:
+            self._changed(chat_id)
+        self._db.chat_dropped(chat_id)
 
     async def unlink(self, chat_id: int) -> bool:
         """Clear the key and who linked it, keeping everything else of the chat (orders,
@@ -113,15 +168,20 @@ class ChatRepository:
         rows = await self._db.fetchall(
             "SELECT chat_id FROM chats WHERE api_key_enc IS NOT NULL ORDER BY chat_id"
         )
-        links = [await self.get(row["chat_id"]) for row in rows]
+        # Read past the cache: a sweep over every chat would only evict the busy ones.
+        links = [await self._read(row["chat_id"]) for row in rows]
         return [link for link in links if link is not None]
 
     async def replace_ciphertexts(self, updates: list[tuple[int, bytes]]) -> None:
-        async with self._db.transaction() as conn:
-            await conn.executemany(
-                "UPDATE chats SET api_key_enc = ? WHERE chat_id = ?",
-                [(enc, chat_id) for chat_id, enc in updates],
-            )
+        self._changed()
+        try:
+            async with self._db.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE chats SET api_key_enc = ? WHERE chat_id = ?",
+                    [(enc, chat_id) for chat_id, enc in updates],
+                )
+        finally:
+            self._changed()
 
     # -- order sync -------------------------------------------------------------------
 
@@ -171,6 +231,14 @@ class ChatRepository:
     # -- groups -----------------------------------------------------------------------------
 
     async def move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """See `_move`."""
+        self._changed(old_chat_id, new_chat_id)
+        try:
+            return await self._move(old_chat_id, new_chat_id)
+        finally:
+            self._changed(old_chat_id, new_chat_id)
+
+    async def _move(self, old_chat_id: int, new_chat_id: int) -> bool:
         """A group became a supergroup (a new chat id): carry over everything kept for it —
         the key, settings, orders, paid actions, planned reminders, queued messages,
         deposits and requests. True if there was anything to carry.
@@ -199,7 +267,8 @@ class ChatRepository:
             )
             await conn.execute("DELETE FROM fsm_state WHERE chat_id = ?", (old_chat_id,))
             await conn.execute("DELETE FROM screens WHERE chat_id = ?", (old_chat_id,))
-            return True
+        self._db.chat_dropped(old_chat_id)
+        return True
 
 
 # Every table whose rows belong to one chat and follow it to a new id.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -32,6 +32,9 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         # One connection is shared; explicit transactions must not interleave on it.
         self._tx_lock = asyncio.Lock()
+        # Told when a chat's rows were deleted or moved wholesale (logout, a group that
+        # became a supergroup), so in-memory copies of them (the FSM cache) are dropped.
+        self._chat_dropped: list[Callable[[int], None]] = []
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -74,6 +77,14 @@ class Database:
                 )
             current = version
         return current
+
+    def on_chat_dropped(self, listener: Callable[[int], None]) -> None:
+        self._chat_dropped.append(listener)
+
+    def chat_dropped(self, chat_id: int) -> None:
+        """Call after a committed change that deleted or moved a chat's rows."""
+        for listener in self._chat_dropped:
+            listener(chat_id)
 
     async def close(self) -> None:
         if self._conn is not None:

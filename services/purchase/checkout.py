@@ -14,6 +14,7 @@ nothing was bought releases it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -176,16 +177,24 @@ class OrderAction:
     ) -> Receipt:
         """Keep the local copy of the order; details and balance are best effort."""
         view = QuoteView.from_dict(op.request["view"])
+        # Both reads at once: the receipt waits for one round trip, not two.
+        found, account = await asyncio.gather(
+            api.get_order(order_id), api.get_account(), return_exceptions=True
+        )
         details: OrderDetails | None = None
         balance: Decimal | None = None
-        try:
-            details = await api.get_order(order_id)
-        except ProxyApiError as exc:
-            log.warning("order %s placed; details unavailable (%s)", order_id, exc.code)
-        try:
-            balance = (await api.get_account()).balance
-        except ProxyApiError as exc:
-            log.warning("order %s placed; balance unavailable (%s)", order_id, exc.code)
+        if isinstance(found, ProxyApiError):
+            log.warning("order %s placed; details unavailable (%s)", order_id, found.code)
+        elif isinstance(found, BaseException):
+            raise found
+        else:
+            details = found
+        if isinstance(account, ProxyApiError):
+            log.warning("order %s placed; balance unavailable (%s)", order_id, account.code)
+        elif isinstance(account, BaseException):
+            raise account
+        else:
+            balance = account.balance
         now = self._clock.now()
         expires_at: datetime | None
         if details is not None:

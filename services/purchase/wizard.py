@@ -10,6 +10,7 @@ second order that the provider has every reason to accept.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import replace
@@ -315,9 +316,17 @@ class PurchaseService:
         # placed would be a second order (and superseding only touches pending ones).
         await self._ensure_resolved(chat_id)
         request = sel.to_request()
-        reference = await api.get_reference(sel.type)
-        quote = await api.calc_order(request)
-        balance = (await api.get_account()).balance
+        # The reference (cached), the price and the balance are independent reads: the
+        # quote waits for the slowest of them, not for their sum.
+        results = await asyncio.gather(
+            api.get_reference(sel.type), api.calc_order(request), api.get_account(),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        reference, quote, account = results
+        balance = account.balance
         op_id = uuid.uuid4().hex
         view = _view(op_id, sel, reference, quote, balance)
         stored_wizard = replace(wizard, step=QUOTE, op_id=op_id, search="")
