@@ -35,7 +35,7 @@ QUANTITY = "How many proxies"
 QUOTE = "Your order"
 RECEIPT = "Order placed"
 HELP = "Help"
-HOME = "Pick what you need"  # the main menu of a linked chat
+HOME = "💰 Balance"  # the main menu (a dashboard) of a linked chat
 
 # Enough money for any bench run; the sandbox never runs dry of fake money.
 BALANCE = Decimal("1000000.00")
@@ -104,7 +104,7 @@ Script = Callable[[User, list[float], bool, int], Awaitable[None]]
 
 
 class Wizard:
-    """/buy (or 🛒 Buy more) → IPv4 → ▶️ → ◀️ → United States → 1 Week → 5 → quote → confirm.
+    """/buy (or 🛒 Buy more) → IPv4 → ▶️ → ◀️ → United States → 1 week → 5 → quote → confirm.
 
     Only every ``confirm_every``-th round confirms: the API allows a key 10 orders a
     minute (docs/1001proxy-api.md), and a closed loop of users would outrun it, so the
@@ -140,7 +140,7 @@ class Wizard:
         screen = step(await tap_on(screen, "▶️", shows(COUNTRY)))
         screen = step(await tap_on(screen, "◀️", shows(COUNTRY)))
         screen = step(await tap_on(screen, "United States", shows(PERIOD)))
-        screen = step(await tap_on(screen, "1 Week", shows(QUANTITY)))
+        screen = step(await tap_on(screen, "1 week", shows(QUANTITY)))
         screen = step(await tap_on(screen, "5", shows(QUOTE)))
         if (done - 1) % self.confirm_every == 0:
             screen = step(await tap_on(screen, None, shows(RECEIPT), prefix="bc:"))

@@ -156,12 +156,16 @@ class ChatRepository:
     async def unlink(self, chat_id: int) -> bool:
         """Clear the key and who linked it, keeping everything else of the chat (orders,
         paid actions, settings): a group's /unlink. True if a key was linked."""
-        changed = await self._db.execute(
-            "UPDATE chats SET api_key_enc = NULL, api_key_masked = NULL, account_email = NULL,"
-            " linked_by = NULL, linked_at = NULL, key_revoked_at = NULL"
-            " WHERE chat_id = ? AND api_key_enc IS NOT NULL",
-            (chat_id,),
-        )
+        self._changed(chat_id)
+        try:
+            changed = await self._db.execute(
+                "UPDATE chats SET api_key_enc = NULL, api_key_masked = NULL,"
+                " account_email = NULL, linked_by = NULL, linked_at = NULL,"
+                " key_revoked_at = NULL WHERE chat_id = ? AND api_key_enc IS NOT NULL",
+                (chat_id,),
+            )
+        finally:
+            self._changed(chat_id)
         return changed == 1
 
     async def all_linked(self) -> list[ChatLink]:

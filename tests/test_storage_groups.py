@@ -120,3 +120,12 @@ async def test_a_group_moves_to_its_supergroup_id_with_everything_kept(repos, cl
     # Its screens were in the old chat, where nobody can tap any more.
     assert await repos.groups.screen_owner(OLD, 5) is None
     assert (await db.fetchone("PRAGMA foreign_key_check")) is None
+
+
+async def test_unlink_keeps_the_chat_and_is_seen_at_once(repos):
+    await linked(repos, OLD)
+    assert (await repos.chats.get(OLD)).is_linked  # read once: the repository keeps a copy
+    assert await repos.chats.unlink(OLD)
+    link = await repos.chats.get(OLD)
+    assert link is not None and not link.is_linked and link.linked_by is None
+    assert not await repos.chats.unlink(OLD)
