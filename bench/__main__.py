@@ -21,8 +21,8 @@ from cryptography.fernet import Fernet
 
 from bot.app import build_app
 from bot.settings import load_settings
+from playground.emulator.client import FakeTelegram
 from sandbox.server import SandboxServer
-from tests.fake_telegram.client import FakeTelegram
 
 
 async def _timed(rounds: int, once: Callable[[int], Awaitable[None]]) -> list[float]:
