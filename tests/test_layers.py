@@ -26,9 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"core"},
     "core": set(),
     "sandbox": set(),
-    # The Bot API emulator and the playground run the bot in-process as a black box: they
-    # start `bot.app` by name at run time, but never import the bot's layers.
-    "playground": set(),
+    # The playground composes the sandbox, the emulator and the bot like a second composition
+    # root; its emulator (playground/emulator) imports none of ours, see the test below.
+    "playground": {"bot", "core", "sandbox"},
 }
 
 
@@ -72,4 +72,13 @@ def test_no_test_module_imports_another() -> None:
             for name in names:
                 if name.split(".")[-1].startswith("test_"):
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_emulator_imports_none_of_ours() -> None:
+    """Tests and the playground share it, so it must stand in front of any bot unchanged."""
+    wrong = []
+    for path in sorted((ROOT / "playground" / "emulator").rglob("*.py")):
+        for name in sorted(_imports(path) & (set(ALLOWED) | {"tests"})):
+            wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong, "\n".join(wrong)
