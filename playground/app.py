@@ -248,7 +248,7 @@ class Playground:
         assert self.account is not None
         body = await self._body(request)
         amount = str(body.get("amount", "25.00"))
-        currency = str(body.get("currency", "USDT"))
+        currency = str(body.get("currency", "USDT_TRC20"))
         path = f"/accounts/{self.account.id}/deposits"
         result = await self._admin("POST", path, {"amount": amount, "currency": currency})
         return web.json_response(result)

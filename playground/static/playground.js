@@ -193,7 +193,7 @@ $("composer").addEventListener("submit", (event) => {
   send(text);
 });
 $("api-key").addEventListener("click", () => copy($("api-key").textContent));
-panel("panel-deposit", "/api/panel/deposit", { amount: "25.00", currency: "USDT" }, "Deposit credited");
+panel("panel-deposit", "/api/panel/deposit", { amount: "25.00", currency: "USDT_TRC20" }, "Deposit credited");
 panel("panel-expiry", "/api/panel/expiry", {}, "Time moved; due reminders sent");
 panel("panel-fault", "/api/panel/fault", { endpoint: "POST /orders", kind: "upstream_error" },
   "The next order will fail upstream");
