@@ -106,6 +106,7 @@ function renderMessage(m) {
           el.type = "button";
           if (b.copy_text) el.addEventListener("click", () => copy(b.copy_text.text));
           else el.addEventListener("click", () => click(m.id, b.callback_data));
+          el.dataset.callback = b.callback_data || "";
         }
         el.textContent = b.text;
         r.appendChild(el);
