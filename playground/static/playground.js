@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 let lastToast = null;
 let seenAnswers = null;
+let shownCount = 0;
 
 async function post(path, body) {
   const response = await fetch(path, {
@@ -69,6 +70,8 @@ function renderMessage(m) {
     const img = document.createElement("img");
     img.src = "/api/file/" + encodeURIComponent(m.photo);
     img.alt = "photo";
+    // A photo grows the bubble once loaded: keep the newest message in view.
+    img.addEventListener("load", () => { $("messages").scrollTop = $("messages").scrollHeight; });
     box.appendChild(img);
   }
   if (m.document) {
@@ -156,7 +159,9 @@ async function refresh() {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...state.messages.map(renderMessage));
   renderReplyKeyboard(state.reply_keyboard);
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  // New messages scroll into view, as in a chat app; edits keep the reader's place.
+  if (atBottom || state.messages.length !== shownCount) list.scrollTop = list.scrollHeight;
+  shownCount = state.messages.length;
   const ids = state.answers.map((a) => a.id);
   if (seenAnswers !== null) {
     for (const a of state.answers) if (!seenAnswers.has(a.id)) showToast(a.text, a.alert);
