@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +31,10 @@ async def _serve() -> None:
 
     port = int(os.environ.get("PLAYGROUND_PORT", "8080"))
     data_dir = Path(os.environ.get("PLAYGROUND_DATA", "data/playground"))
+    # The sandbox and the emulator keep their state in memory only (not yet persisted), so a
+    # bot database left from an earlier run would point at orders and messages that no longer
+    # exist: every run starts over until that state is saved too.
+    shutil.rmtree(data_dir, ignore_errors=True)
     playground = Playground(data_dir=data_dir, port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
