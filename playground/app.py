@@ -29,6 +29,10 @@ from sandbox.state import Account, SandboxState
 
 STATIC = Path(__file__).parent / "static"
 DEMO_USER_ID = 777001
+MEMBER_USER_ID = 777002
+DEMO_GROUP_ID = -1001777000001
+# The page's chat switch: who types, and in which chat.
+VIEWS = ("private", "group-admin", "group-member")
 DEMO_BALANCE = Decimal("100.00")
 
 
@@ -70,7 +74,11 @@ class Playground:
         await self.sandbox.start()
         self.tg = FakeTelegram(bot_username="proxy_shop_demo_bot", bot_first_name="Proxy Shop")
         await self.tg.start()
-        self.tg.user(DEMO_USER_ID, "You")
+        you = self.tg.user(DEMO_USER_ID, "You", username="you_demo")
+        mila = self.tg.user(MEMBER_USER_ID, "Mila", username="mila_demo")
+        # A demo team: you own it, Mila is a plain member (privacy mode on, as in Telegram).
+        group = self.tg.group(DEMO_GROUP_ID, "Demo team", owner=you)
+        group.member(mila)
         key_file = self.data_dir / "encryption.key"
         if not key_file.exists():
             key_file.write_text(Fernet.generate_key().decode())
@@ -108,22 +116,33 @@ class Playground:
 
     # ------------------------------------------------------------------ views of the chat
 
-    def _chat(self):  # the private chat of the demo user
+    def _chat(self, view: str = "private"):
+        """The chat handle behind one of the page's VIEWS."""
         assert self.tg is not None
-        return self.tg.users[DEMO_USER_ID].private_chat()
+        if view == "private":
+            return self.tg.users[DEMO_USER_ID].private_chat()
+        group = self.tg.groups[DEMO_GROUP_ID]
+        if view == "group-admin":
+            return group.member(self.tg.users[DEMO_USER_ID])
+        if view == "group-member":
+            return group.member(self.tg.users[MEMBER_USER_ID])
+        raise web.HTTPBadRequest(text=f"unknown view {view!r}")
 
-    def chat_json(self) -> dict[str, Any]:
+    def chat_json(self, view: str = "private") -> dict[str, Any]:
         assert self.tg is not None
-        record = self.tg.chats.get(DEMO_USER_ID)
+        chat_id = DEMO_USER_ID if view == "private" else DEMO_GROUP_ID
+        record = self.tg.chats.get(chat_id)
         messages: list[dict[str, Any]] = []
         reply_keyboard = None
         if record is not None:
             for message_id in sorted(record.messages):
                 snap = record.messages[message_id]
                 meta = record.meta.get(message_id)
+                sender = snap.get("from") or {}
                 item: dict[str, Any] = {
                     "id": message_id,
                     "from_bot": bool(meta.from_bot) if meta else False,
+                    "from": sender.get("first_name", ""),
                     "text": snap.get("text", snap.get("caption", "")),
                     "entities": snap.get("entities", snap.get("caption_entities", [])),
                     "edited": "edit_date" in snap,
@@ -143,7 +162,7 @@ class Playground:
         answers = [
             {"id": c.query_id, "text": c.answer.text, "alert": c.answer.show_alert}
             for c in self.tg.callback_queries.values()
-            if c.answer is not None and c.answer.text and c.chat_id == DEMO_USER_ID
+            if c.answer is not None and c.answer.text and c.chat_id == chat_id
         ]
         return {"messages": messages, "reply_keyboard": reply_keyboard, "answers": answers}
 
@@ -159,6 +178,7 @@ class Playground:
         app.router.add_get("/api/file/{file_id}", self._file)
         app.router.add_post("/api/send", self._send)
         app.router.add_post("/api/click", self._click)
+        app.router.add_post("/api/open-link", self._open_link)
         app.router.add_post("/api/panel/deposit", self._deposit)
         app.router.add_post("/api/panel/expiry", self._expiry)
         app.router.add_post("/api/panel/fault", self._fault)
@@ -173,7 +193,7 @@ class Playground:
         return web.json_response({"api_key": self.account.api_key})
 
     async def _chat_view(self, request: web.Request) -> web.Response:
-        return web.json_response(self.chat_json())
+        return web.json_response(self.chat_json(request.query.get("view", "private")))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: one `change` event per emulator state change."""
@@ -221,20 +241,33 @@ class Playground:
         return body
 
     async def _send(self, request: web.Request) -> web.Response:
-        text = str((await self._body(request)).get("text", "")).strip()
+        body = await self._body(request)
+        text = str(body.get("text", "")).strip()
         if not text:
             raise web.HTTPBadRequest(text="empty message")
-        await self._chat().send(text)
+        await self._chat(str(body.get("view", "private"))).send(text)
         return web.json_response({"ok": True})
 
     async def _click(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        chat = self._chat()
+        chat = self._chat(str(body.get("view", "private")))
         message = chat.message(int(body["message_id"]))
         if message is None:
             raise web.HTTPNotFound(text="no such message")
         chat._press(str(body["data"]), message.message_id)
         return web.json_response({"ok": True})
+
+    async def _open_link(self, request: web.Request) -> web.Response:
+        """A t.me link to the bot (an invitation from the group): its user starts the bot."""
+        assert self.tg is not None
+        body = await self._body(request)
+        view = str(body.get("view", "private"))
+        user = self.tg.users[MEMBER_USER_ID if view == "group-member" else DEMO_USER_ID]
+        try:
+            await user.open_deep_link(str(body.get("url", "")))
+        except AssertionError as exc:  # a link to another bot or site
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response({"ok": True, "view": "private"})
 
     async def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The sandbox's own admin path, over HTTP like any developer would use it."""

@@ -109,3 +109,21 @@ async def test_reset_starts_over(playground: Playground) -> None:
         assert (await client.post("/api/reset", json={})).json() == {"ok": True}
         assert (await client.get("/api/chat")).json()["messages"] == []
         assert (await client.get("/api/info")).json()["api_key"] != old_key
+
+
+async def test_team_group_views_and_an_unknown_view(playground: Playground) -> None:
+    async with httpx.AsyncClient(base_url=playground.url) as client:
+        await client.post("/api/send", json={"text": "/start", "view": "group-admin"})
+        assert playground.tg is not None
+        await playground.tg.wait_for(
+            lambda: len(playground.chat_json("group-admin")["messages"]) >= 2,
+            timeout=10, failure=lambda: str(playground.chat_json("group-admin")),
+        )
+        group = (await client.get("/api/chat", params={"view": "group-member"})).json()
+        assert group["messages"][0]["from"] == "You"
+        private = (await client.get("/api/chat")).json()
+        assert private["messages"] == []  # the group's /start stays in the group
+        bad = await client.post("/api/send", json={"text": "hi", "view": "nope"})
+        assert bad.status_code == 400
+        link = await client.post("/api/open-link", json={"url": "https://example.com/x"})
+        assert link.status_code == 400

@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 let lastToast = null;
 let seenAnswers = null;
 let shownCount = 0;
+let view = "private";
 
 async function post(path, body) {
   const response = await fetch(path, {
@@ -66,6 +67,12 @@ function renderMessage(m) {
   const box = document.createElement("div");
   box.className = "msg" + (m.from_bot ? "" : " me");
   box.dataset.messageId = String(m.id);
+  if (view !== "private" && !m.from_bot && m.from) {
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = m.from;
+    box.appendChild(who);
+  }
   if (m.photo) {
     const img = document.createElement("img");
     img.src = "/api/file/" + encodeURIComponent(m.photo);
@@ -103,7 +110,13 @@ function renderMessage(m) {
         let el;
         if (b.url) {
           el = document.createElement("a");
-          if (/^https?:\/\//i.test(b.url)) { el.href = b.url; el.target = "_blank"; el.rel = "noopener"; }
+          if (/^(https?:\/\/)?(t\.me|telegram\.me)\//i.test(b.url)) {
+            // A link to the bot (a group invitation) opens its private chat here.
+            el.href = "#";
+            el.addEventListener("click", (event) => { event.preventDefault(); openLink(b.url); });
+          } else if (/^https?:\/\//i.test(b.url)) {
+            el.href = b.url; el.target = "_blank"; el.rel = "noopener";
+          }
         } else {
           el = document.createElement("button");
           el.type = "button";
@@ -121,8 +134,25 @@ function renderMessage(m) {
   return box;
 }
 
+async function openLink(url) {
+  try {
+    await post("/api/open-link", { url, view });
+    switchView("private");
+  } catch (err) { showToast(String(err.message), true); }
+}
+
+function switchView(next) {
+  view = next;
+  shownCount = -1;
+  seenAnswers = null;
+  for (const b of document.querySelectorAll(".views button")) {
+    b.classList.toggle("active", b.dataset.view === view);
+  }
+  refresh().catch(() => {});
+}
+
 async function click(messageId, data) {
-  try { await post("/api/click", { message_id: messageId, data }); }
+  try { await post("/api/click", { message_id: messageId, data, view }); }
   catch (err) { showToast(String(err.message), true); }
 }
 
@@ -154,7 +184,7 @@ function renderReplyKeyboard(rows) {
 }
 
 async function refresh() {
-  const state = await (await fetch("/api/chat")).json();
+  const state = await (await fetch("/api/chat?view=" + encodeURIComponent(view))).json();
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...state.messages.map(renderMessage));
@@ -170,7 +200,7 @@ async function refresh() {
 }
 
 async function send(text) {
-  try { await post("/api/send", { text }); }
+  try { await post("/api/send", { text, view }); }
   catch (err) { showToast(String(err.message), true); }
 }
 
@@ -211,6 +241,9 @@ $("panel-reset").addEventListener("click", async () => {
   $("panel-status").textContent = "Started over";
 });
 
+for (const b of document.querySelectorAll(".views button")) {
+  b.addEventListener("click", () => switchView(b.dataset.view));
+}
 loadInfo();
 const events = new EventSource("/api/events");
 events.addEventListener("change", () => refresh().catch(() => {}));
