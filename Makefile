@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Without BOT_TOKEN this opens the playground (see README); with one it is `python -m bot`.
 run: $(STAMP)
-	$(PY) -m bot
+	$(PY) -m playground
 
 sandbox: $(STAMP)
 	$(PY) -m sandbox

@@ -1,78 +1,20 @@
-"""A fake Telegram Bot API server and test client for end-to-end tests of the real bot.
+"""The tests' name for the Bot API emulator, which now ships as `playground.emulator`.
 
-Typical use::
-
-    async with FakeTelegram() as tg:
-        bot = tg.make_bot()              # or Bot(..., session=AiohttpSession(api=tg.api_server))
-        ...start the app's dispatcher polling against it...
-        chat = tg.user(1001, "Ann").private_chat()
-        await chat.send("/start")
-        menu = await chat.wait_for_message("Welcome")
-        answer = await (await chat.click(menu, "Balance"))
-
-Groups emulate privacy mode (on by default), member statuses and admin rights, and the
-upgrade of a basic group to a supergroup; see README.md.
-
-Not emulated: Markdown/MarkdownV2 parsing (text is stored raw), automatic url/mention
-entities, inline-mode messages, media groups, webhooks beyond set/delete.
+A thin re-export, so tests keep importing `tests.fake_telegram` (and its submodules) while
+the playground and the tests share one implementation. The submodules are aliased rather
+than copied so `isinstance` checks and module-level state stay the same objects.
 """
 
-from .client import (
-    Button,
-    CallbackHandle,
-    ChatHandle,
-    FakeGroup,
-    FakeTelegram,
-    FakeUser,
-    TgMessage,
-    tiny_png,
-)
-from .errors import ApiError
-from .html import EntityParseError, parse_html, render_html
-from .server import (
-    ADMIN_RIGHTS,
-    DEFAULT_TOKEN,
-    MEMBER_PERMISSIONS,
-    SERVICE_FIELDS,
-    FakeBotApi,
-    Upload,
-)
-from .state import (
-    AnsweredCallback,
-    CallbackRecord,
-    ChatEvent,
-    ChatRecord,
-    FakeClock,
-    MessageMeta,
-    RecordedRequest,
-    StoredFile,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ADMIN_RIGHTS",
-    "DEFAULT_TOKEN",
-    "MEMBER_PERMISSIONS",
-    "SERVICE_FIELDS",
-    "AnsweredCallback",
-    "ApiError",
-    "Button",
-    "CallbackHandle",
-    "CallbackRecord",
-    "ChatEvent",
-    "ChatHandle",
-    "ChatRecord",
-    "EntityParseError",
-    "FakeBotApi",
-    "FakeClock",
-    "FakeGroup",
-    "FakeTelegram",
-    "FakeUser",
-    "MessageMeta",
-    "RecordedRequest",
-    "StoredFile",
-    "TgMessage",
-    "Upload",
-    "parse_html",
-    "render_html",
-    "tiny_png",
-]
+import sys
+
+from playground import emulator
+from playground.emulator import *  # noqa: F403
+from playground.emulator import __all__ as __all__
+from playground.emulator import client, errors, html, server, state, validation
+
+for _module in (client, errors, html, server, state, validation):
+    sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module
+
+__doc__ = emulator.__doc__

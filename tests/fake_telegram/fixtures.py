@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from aiogram import Bot
 
-from .client import FakeTelegram
-from .server import DEFAULT_TOKEN
+from playground.emulator.client import FakeTelegram
+from playground.emulator.server import DEFAULT_TOKEN
 
 TEST_TOKEN = DEFAULT_TOKEN  # "123456:TEST-TOKEN"
 

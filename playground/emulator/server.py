@@ -344,6 +344,10 @@ class FakeBotApi:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    async def next_change(self) -> None:
+        """Return after the next state change (the playground's live updates wait on this)."""
+        await self._changed.wait()
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
