@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from tests.fake_telegram.client import FakeTelegram
+from playground.emulator.client import FakeTelegram
 
 # Methods whose answer is a message the user sees (a reply or an edited screen).
 _SHOWN = frozenset(
