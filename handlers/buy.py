@@ -496,24 +496,20 @@ def setup() -> Router:
     router.callback_query.register(buy_button, MenuCb.filter(F.action == "buy"))
     # Taps inside the wizard; the last one catches actions this version does not know.
     # Only on the wizard's current screen ("screen": "current", handlers/policies.py).
-    router.callback_query.register(pick, BuyCb.filter(F.act == "set"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(turn_page, BuyCb.filter(F.act == "page"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(back, BuyCb.filter(F.act == "back"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(redraw, BuyCb.filter(F.act == "show"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(clear_search, BuyCb.filter(F.act == "clear"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(ask_coupon, BuyCb.filter(F.act == "coupon"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(remove_coupon, BuyCb.filter(F.act == "nocoupon"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(requote, BuyCb.filter(F.act == "requote"),
-                                   flags={"screen": "current"})
-    router.callback_query.register(unknown_action, BuyCb.filter(),
-                                   flags={"screen": "current"})
+    current = {"screen": "current"}
+    for handler, act in (
+        (pick, "set"),
+        (turn_page, "page"),
+        (back, "back"),
+        (redraw, "show"),
+        (clear_search, "clear"),
+        (ask_coupon, "coupon"),
+        (remove_coupon, "nocoupon"),
+        (requote, "requote"),
+    ):
+        # A dict of its own per handler: aiogram adds to a handler's flags.
+        router.callback_query.register(handler, BuyCb.filter(F.act == act), flags={**current})
+    router.callback_query.register(unknown_action, BuyCb.filter(), flags={**current})
     # Typing inside the wizard (in a group: replies to the bot only); the last one catches
     # whatever else arrives mid-wizard.
     router.message.register(typed_quantity, AtStep(QUANTITY), _TYPED, Addressed())
