@@ -56,6 +56,7 @@ from services.key_checks import KeyCheckLimiter
 from services.membership import ChatMembership
 from services.orders import ExtendAction, OrdersService
 from services.paid import PaidActionRunner
+from services.prices import PriceBook
 from services.purchase import PurchaseService
 from services.purchase.checkout import CheckoutService, OrderAction
 from services.reminders import ReminderService
@@ -318,8 +319,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     runner.register(ExtendAction(repos, clock))
     purchases = PurchaseService(accounts, repos, clock, country_search_names)
     checkout = CheckoutService(accounts, purchases, runner, clock)
-    orders = OrdersService(accounts, repos, clock, runner)
-    reminders = ReminderService(repos, accounts, clock, settings.reminder_offsets)
+    prices = PriceBook(clock)
+    orders = OrdersService(accounts, repos, clock, runner, prices)
+    reminders = ReminderService(repos, accounts, clock, prices, settings.reminder_offsets)
     order_sync = OrderSync(accounts, repos, reminders, clock, settings.order_sync_interval)
     deposit_watch = DepositWatch(
         accounts,

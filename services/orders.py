@@ -70,6 +70,7 @@ from services.paid import (
     Ticket,
     Unclear,
 )
+from services.prices import PriceBook
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
 from storage.orders import LocalOrder
@@ -263,7 +264,9 @@ class OrdersService:
         repos: Repositories,
         clock: Clock,
         runner: PaidActionRunner,
+        prices: PriceBook,
     ) -> None:
+        self._prices = prices
         self._accounts = accounts
         self._repos = repos
         self._clock = clock
@@ -557,7 +560,7 @@ class OrdersService:
                 quantity=order.proxy_count or order.quantity,
                 protocol=protocol,
             )
-            return (await api.calc_order(request)).price
+            return (await self._prices.quote(api, request)).price
         except (ProxyApiError, pydantic.ValidationError) as exc:
             log.info("no extend estimate for %s: %s", order.id, type(exc).__name__)
             return None

@@ -40,6 +40,7 @@ from services.account import AccountService
 from services.catalogue import kind_of
 from services.errors import BotError, NotLinked
 from services.orders import remember
+from services.prices import PriceBook
 from storage import Repositories
 from storage.orders import LocalOrder
 from storage.outbox import OutgoingMessage
@@ -58,7 +59,6 @@ MAX_OFFSET = timedelta(days=30)
 MAX_OFFSETS = 6
 # Prices of the extend buttons: a calc per period is a request each; reminders of one order
 # built within this time reuse them.
-PRICE_TTL = timedelta(minutes=30)
 # How long a claim is held before another worker may take the reminder over.
 DEFAULT_LEASE = timedelta(minutes=5)
 
@@ -135,16 +135,16 @@ class ReminderService:
         repos: Repositories,
         accounts: AccountService,
         clock: Clock,
+        prices: PriceBook,
         default_offsets: Iterable[timedelta] = DEFAULT_OFFSETS,
-        price_ttl: timedelta = PRICE_TTL,
     ) -> None:
         self._repos = repos
         self._accounts = accounts
         self._clock = clock
         self._default = normalize_offsets(default_offsets)
-        self._price_ttl = price_ttl.total_seconds()
-        # (order id, type, country, quantity, protocol, period id) → (price, monotonic stamp)
-        self._prices: dict[tuple[object, ...], tuple[Decimal | None, float]] = {}
+        # Orders alike (the same type, country, quantity) share one price per period:
+        # 5,000 reminders due at once are a handful of calcs, not 5,000.
+        self._prices = prices
 
     # -- the chat's settings ----------------------------------------------------------------
 
@@ -401,11 +401,6 @@ class ReminderService:
                 return None  # required for an IPv6 quote, and only the API knows it
             protocol = details.protocol.upper()
         quantity = (details.proxy_count if details else 0) or order.quantity
-        key = (order.order_id, order.type, order.country_id, quantity, protocol, period.id)
-        now = self._clock.monotonic()
-        cached = self._prices.get(key)
-        if cached is not None and now - cached[1] < self._price_ttl:
-            return cached[0]
         try:
             request = OrderRequest(
                 type=order.type,
@@ -414,17 +409,10 @@ class ReminderService:
                 quantity=quantity,
                 protocol=protocol,
             )
-            price: Decimal | None = (await api.calc_order(request)).price
+            price: Decimal | None = (await self._prices.quote(api, request)).price
         except (ProxyApiError, pydantic.ValidationError) as exc:
             # Not cached: the next reminder asks again.
             log.info("no reminder price for %s, period %s: %s",
                      order.order_id, period.id, type(exc).__name__)
             return None
-        self._prune(now)
-        self._prices[key] = (price, now)
         return price
-
-    def _prune(self, now: float) -> None:
-        stale = [k for k, (_, stamp) in self._prices.items() if now - stamp >= self._price_ttl]
-        for key in stale:
-            del self._prices[key]

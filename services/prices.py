@@ -1,0 +1,92 @@
+"""Prices the API quoted a moment ago, for labels shown before a choice is made.
+
+The wizard prices its buttons (types, quantity presets, periods, packages), the extend screen
+and the reminders price an extension — all from ``POST /orders/calc``. Asked per tap or per
+reminder that would be one upstream call each; the book keeps each answer for a few minutes per
+account and request, and concurrent askers of the same price share one call.
+
+What the user finally confirms is never served from here: the quote step calls the API itself,
+and the order is charged whatever the API charges. A label from the book is what the API said
+within the TTL — provable, and shown as such.
+
+In memory, one process: several replicas would each keep their own (a missed hit costs one calc).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TypeAlias
+
+from core.clock import Clock
+from proxy_api.client import ProxyApi
+from proxy_api.models import OrderRequest, Quote
+
+PRICE_TTL = timedelta(minutes=5)
+MAX_PRICES = 10_000
+
+PriceKey: TypeAlias = tuple[str, tuple[tuple[str, object], ...]]
+
+
+def price_key(api: ProxyApi, request: OrderRequest) -> PriceKey:
+    """One account's one request: markups may differ per account, so never shared across keys."""
+    return api.key_id, tuple(sorted(request.to_body().items()))
+
+
+class PriceBook:
+    def __init__(self, clock: Clock, ttl: timedelta = PRICE_TTL, limit: int = MAX_PRICES) -> None:
+        self._clock = clock
+        self._ttl = ttl.total_seconds()
+        self._limit = limit
+        self._quotes: dict[PriceKey, tuple[Quote, float]] = {}
+        self._fetches: dict[PriceKey, asyncio.Task[Quote]] = {}
+
+    def cached(self, api: ProxyApi, request: OrderRequest) -> Quote | None:
+        """The price if the API told it within the TTL, without asking it."""
+        entry = self._quotes.get(price_key(api, request))
+        if entry is None:
+            return None
+        quote, stamp = entry
+        if self._clock.monotonic() - stamp >= self._ttl:
+            return None
+        return quote
+
+    async def quote(self, api: ProxyApi, request: OrderRequest) -> Quote:
+        """The API's price for ``request``: from the book when fresh, else one shared calc.
+
+        Failures are not kept: the next asker tries again.
+        """
+        key = price_key(api, request)
+        cached = self.cached(api, request)
+        if cached is not None:
+            return cached
+        task = self._fetches.get(key)
+        if task is None or task.done():
+            # A task, not the caller's coroutine: a cancelled first asker must not
+            # cancel the call everyone else waits for.
+            task = asyncio.create_task(self._fetch(api, request, key))
+            self._fetches[key] = task
+            task.add_done_callback(lambda done, key=key: self._fetched(key, done))
+        # The key holds the account, so a shared failure is this caller's failure too.
+        return await asyncio.shield(task)
+
+    async def _fetch(self, api: ProxyApi, request: OrderRequest, key: PriceKey) -> Quote:
+        quote = await api.calc_order(request)
+        now = self._clock.monotonic()
+        if len(self._quotes) >= self._limit:
+            self._prune(now)
+        self._quotes[key] = (quote, now)
+        return quote
+
+    def _fetched(self, key: PriceKey, task: asyncio.Task[Quote]) -> None:
+        if self._fetches.get(key) is task:
+            del self._fetches[key]
+        if not task.cancelled():
+            task.exception()  # retrieved so an unawaited failure is not reported as lost
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, (_, stamp) in self._quotes.items() if now - stamp >= self._ttl]:
+            del self._quotes[key]
+        while len(self._quotes) >= self._limit:
+            # Still full of fresh prices: drop the oldest (dicts keep insertion order).
+            del self._quotes[next(iter(self._quotes))]
