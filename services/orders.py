@@ -31,8 +31,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pydantic
-
 from core.clock import Clock
 from proxy_api import (
     Country,
@@ -40,7 +38,6 @@ from proxy_api import (
     NotProvisioned,
     Order,
     OrderDetails,
-    OrderRequest,
     OrderStatus,
     Period,
     ProxyApi,
@@ -70,7 +67,7 @@ from services.paid import (
     Ticket,
     Unclear,
 )
-from services.prices import PriceBook
+from services.prices import PriceBook, same_again
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
 from storage.orders import LocalOrder
@@ -543,26 +540,22 @@ class OrdersService:
     async def _estimate(
         self, api: ProxyApi, order: OrderDetails, period: Period
     ) -> Decimal | None:
-        """The price of buying the same again for ``period``: what an extend should cost.
+        """What extending ``order`` for ``period`` costs: the API's price for the same
+        proxies again (the order's type, country, quantity and protocol) for that period.
 
-        Not possible for mobile orders (operator and rotation are not in the order).
+        None when the API cannot tell it (mobile orders: operator and rotation are not in
+        the order) or does not answer.
         """
-        if order.type == ProxyType.MOBILE.value:
+        request = same_again(
+            order.type, order.country_id, period.id, order.proxy_count or order.quantity,
+            order.protocol,
+        )
+        if request is None:
             return None
-        protocol = None
-        if order.type == ProxyType.IPV6.value and order.protocol:
-            protocol = order.protocol.upper()
         try:
-            request = OrderRequest(
-                type=order.type,
-                country_id=order.country_id,
-                period_id=period.id,
-                quantity=order.proxy_count or order.quantity,
-                protocol=protocol,
-            )
             return (await self._prices.quote(api, request)).price
-        except (ProxyApiError, pydantic.ValidationError) as exc:
-            log.info("no extend estimate for %s: %s", order.id, type(exc).__name__)
+        except ProxyApiError as exc:
+            log.info("no extend price for %s: %s", order.id, type(exc).__name__)
             return None
 
     # -- shared internals -----------------------------------------------------------
