@@ -26,7 +26,7 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,7 @@ from proxy_api import (
     NotProvisioned,
     Order,
     OrderDetails,
+    OrderRequest,
     OrderStatus,
     Period,
     ProxyApi,
@@ -147,6 +148,8 @@ class ExtendMenu:
     info: OrderInfo
     periods: list[Period]
     recovered: ExtendDone | None = None  # an interrupted extend found to have happened
+    # What extending for a period costs, by period id, where the API told it.
+    prices: dict[int, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +362,8 @@ class OrdersService:
         reference = await api.get_reference(info.order.type)
         if not reference.periods:
             raise NotExtendable(order_id, "no_periods")
-        return ExtendMenu(info, list(reference.periods), recovered)
+        periods = list(reference.periods)
+        return ExtendMenu(info, periods, recovered, await self._menu_prices(api, info, periods))
 
     async def prepare_extend(
         self, chat_id: int, user_id: int | None, order_id: str, period_id: int, note: str = ""
@@ -537,6 +541,32 @@ class OrdersService:
         if blocker is not None:
             raise NotExtendable(order.id, blocker)
 
+    async def _menu_prices(
+        self, api: ProxyApi, info: OrderInfo, periods: list[Period]
+    ) -> dict[int, Decimal]:
+        """Prices for the period buttons: one calc at most (the order's own period, else the
+        first), and whatever else the price book holds (a reminder's prices, say)."""
+        order = info.order
+        asked = next((p for p in periods if p.id == order.period_id), periods[0])
+        prices: dict[int, Decimal] = {}
+        for period in periods:
+            if period is asked:
+                price = await self._estimate(api, order, period)
+            else:
+                request = self._request(order, period)
+                cached = self._prices.cached(api, request) if request is not None else None
+                price = cached.price if cached is not None else None
+            if price is not None:
+                prices[period.id] = price
+        return prices
+
+    @staticmethod
+    def _request(order: OrderDetails, period: Period) -> OrderRequest | None:
+        return same_again(
+            order.type, order.country_id, period.id, order.proxy_count or order.quantity,
+            order.protocol,
+        )
+
     async def _estimate(
         self, api: ProxyApi, order: OrderDetails, period: Period
     ) -> Decimal | None:
@@ -546,10 +576,7 @@ class OrdersService:
         None when the API cannot tell it (mobile orders: operator and rotation are not in
         the order) or does not answer.
         """
-        request = same_again(
-            order.type, order.country_id, period.id, order.proxy_count or order.quantity,
-            order.protocol,
-        )
+        request = self._request(order, period)
         if request is None:
             return None
         try:

@@ -392,13 +392,19 @@ def extend_quote_text(quote: ExtendQuote, now: datetime) -> str:
         _("Expires now: {expiry}").format(expiry=expiry_line(order.expires_at, now)),
     ]
     if quote.estimate is not None:
-        lines.append(
-            _("Estimated price: <b>≈ {price}</b> (the exact amount is shown after)").format(
-                price=usd(quote.estimate)
-            )
-        )
+        # 1001Proxy's own price for these proxies over this period (POST /orders/calc).
+        lines.append(_("Price: <b>{price}</b>").format(price=usd(quote.estimate)))
+    elif order.type == "mobile":
+        lines.append(_(
+            "💬 1001Proxy cannot price a mobile extension in advance (the order does not "
+            "name its operator and rotation): it charges it when you confirm, and I show "
+            "the amount then."
+        ))
     else:
-        lines.append(_("The price is calculated by 1001Proxy when you confirm."))
+        lines.append(_(
+            "💬 1001Proxy did not tell the price just now: it charges it when you confirm, "
+            "and I show the amount then."
+        ))
     lines += ["", _("The amount is taken from your balance.")]
     return "\n".join(lines)
 
