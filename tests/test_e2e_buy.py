@@ -145,6 +145,16 @@ async def test_buy_each_type(harness, proxy_type):
         f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}"
     }
 
+    if proxy_type == "mobile":
+        # The receipt names what the quote named, in the same words; so does the order.
+        for line in ("Service: Dedicated modem", "Operator: Orange",
+                     "Rotation: Every 10 minutes", "Period: 1 month"):
+            assert line in receipt.text, line
+        details = await tap(chat, receipt, "Open order", expect="Status:")
+        assert "Service: Dedicated modem" in details.text
+        assert "Protocol: HTTPS" in details.text and "https" not in details.text
+        assert "dedicated" not in details.text
+
     local = await harness.app.repos.orders.get(chat.chat_id, order.id)
     assert local is not None
     assert (local.type, local.quantity, local.charged) == (proxy_type, order.quantity, total)
