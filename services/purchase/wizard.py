@@ -410,13 +410,13 @@ class PurchaseService:
         # placed would be a second order (and superseding only touches pending ones).
         await self._ensure_resolved(chat_id)
         request = sel.to_request()
-        # The reference (cached), the price and the balance are independent reads: the
-        # quote waits for the slowest of them, not for their sum.
         # With a coupon, the price without it too (the book has it from the quote before),
         # so the quote can say what the coupon took off.
         base = self._base_price(api, replace(sel, coupon=None).to_request()) if sel.coupon else (
             _nothing()
         )
+        # The reference (cached), the prices and the balance are independent reads: the
+        # quote waits for the slowest of them, not for their sum.
         results = await asyncio.gather(
             api.get_reference(sel.type), api.calc_order(request), api.get_account(), base,
             return_exceptions=True,
@@ -481,8 +481,14 @@ def _probe(sel: Selection, period_id: int) -> OrderRequest | None:
 
 
 def _linear(answer: Quote) -> bool:
-    """The answer's total is its unit price times its quantity, to the cent: then n proxies
-    cost n times the unit price, and the presets may show their totals."""
+    """The answer's total is its unit price times its quantity, to the cent.
+
+    The spec defines ``unitPrice`` as the price per unit and documents no volume pricing;
+    an answer at ``PROBE_QUANTITY`` that agrees is the evidence the presets' totals
+    (n × unit price) rest on. One that does not (a volume discount) leaves the presets
+    without totals and only the unit price in the text. Whatever a preset says, the quote
+    prices the chosen quantity afresh before anything is bought.
+    """
     if answer.unit_price is None or answer.quantity is None:
         return False
     return answer.price == answer.unit_price * answer.quantity
