@@ -7,8 +7,11 @@ showing it again within the book's five minutes asks nothing. Sandbox prices: IP
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
+
+import httpx
 
 from tests.e2e import (
     COUNTRY,
@@ -138,3 +141,42 @@ async def test_prices_in_russian(harness):
     message = await tap(chat, message, "Назад", expect="Какие прокси")
     message = await tap(chat, message, "Резидентные", expect="пакет")
     assert "Basic 5 GB: $3.20 за ГБ" in message.text
+
+
+class VolumeDiscount(httpx.AsyncBaseTransport):
+    """An API that takes 10% off orders of 10 or more: its calc answers say so."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "POST" or not request.url.path.endswith("/orders/calc"):
+            return response
+        await response.aread()
+        body = json.loads(response.content)
+        data = body.get("data") or {}
+        if (data.get("quantity") or 0) >= 10:
+            data["price"] = float(
+                (Decimal(str(data["price"])) * Decimal("0.9")).quantize(Decimal("0.01"))
+            )
+        return httpx.Response(response.status_code, json=body)
+
+
+async def test_no_preset_totals_when_the_price_is_not_the_unit_price_times_the_quantity(harness):
+    http = harness.app.http
+    inner = http._transport
+    http._transport = VolumeDiscount(inner)
+    try:
+        chat, _account = await buyer(harness)
+        message = await start_buy(chat)
+        message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+        message = await tap(chat, message, "United States", expect=PERIOD)
+        message = await tap(chat, message, "1 week", expect=QUANTITY)
+        # Only what the API said: the unit price; no total it did not name.
+        assert "Price per proxy: $1.25" in message.text
+        assert message.button_texts[:6] == ["1", "5", "10", "25", "50", "100"]
+        message = await step(chat, message, "qty:10", expect=QUOTE)
+        assert "Total: $11.25" in message.text
+    finally:
+        http._transport = inner
