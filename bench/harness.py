@@ -53,12 +53,16 @@ class Reply:
     at: float  # perf_counter when the fake recorded it
 
     def data_of(self, label: str) -> str:
-        # Exact first; else a label with an emoji or a ✅ in front of it.
+        # Exact first; else a label with an emoji or a ✅ in front of it, or a price after it.
         for text, data in self.buttons:
             if text == label:
                 return data
         for text, data in self.buttons:
             if text.endswith(" " + label):
+                return data
+        # A choice with its price after it: "5 · $6.25", "1 week · $1.25".
+        for text, data in self.buttons:
+            if text.startswith(label + " · "):
                 return data
         raise LookupError(f"no button {label!r} on {self.text[:60]!r}: {self.buttons}")
 

@@ -50,7 +50,7 @@ from views.buy import already_processing_text, placing_text, screen_text, typing
 from views.errors import error_text
 from views.outcomes import blocked_screen, purchase_outcome_screen
 from views.requests import mention
-from views.ui import chat_id_of, show, working
+from views.ui import chat_id_of, show, show_on, working
 
 _DATA_KEY = "buy"
 # The group's ForceReply prompt of the current step: {"id": message id, "step": step}.
@@ -149,12 +149,20 @@ async def _present(
     screen: WizardStep,
     admins: GroupAdmins | None = None,
     prefix: str = "",
+    in_place: bool = False,
 ) -> None:
+    """``in_place``: typed input whose answer replaces the current screen (a coupon edits
+    its quote) instead of following as a new message."""
     await _keep(state, screen)
     requester = screen.wizard.step == QUOTE and await _requester(target, admins)
     text = screen_text(screen, requester)
-    shown = await show(target, f"{prefix}\n\n{text}" if prefix else text,
-                       screen_keyboard(screen, requester))
+    if prefix:
+        text = f"{prefix}\n\n{text}"
+    markup = screen_keyboard(screen, requester)
+    if in_place and isinstance(target, Message):
+        shown = await show_on(target, await flow_screens.current_screen(state), text, markup)
+    else:
+        shown = await show(target, text, markup)
     # The wizard's screen is this message now; an earlier one loses its buttons.
     await flow_screens.remember(state, shown)
     await _typing_prompt(target, state, screen.wizard.step)
@@ -229,6 +237,7 @@ async def _step(
     admins: GroupAdmins,
     action: Callable[[Wizard], Awaitable[WizardStep]],
     slow: bool | Callable[[Wizard], bool] = False,
+    in_place: bool = False,
 ) -> None:
     """Run one wizard action; an API hiccup shows the reason and keeps the current step.
 
@@ -254,7 +263,7 @@ async def _step(
         await end_wizard(target, state)
         await _unresolved(target, exc)
         return
-    await _present(target, state, screen, admins, prefix=prefix)
+    await _present(target, state, screen, admins, prefix=prefix, in_place=in_place)
 
 
 # -- starting ---------------------------------------------------------------------------
@@ -402,9 +411,10 @@ async def typed_coupon(
     purchases: PurchaseService,
     group_admins: GroupAdmins,
 ) -> None:
+    # Every try changes the one quote above: the chat never holds a stale quote's buttons.
     await _step(message, state, purchases, group_admins, lambda wizard: purchases.apply_coupon(
         message.chat.id, _user_id(message), wizard, typed,
-    ), slow=True)
+    ), slow=True, in_place=True)
 
 
 async def stray_input(

@@ -375,7 +375,9 @@ async def order_extend_menu(
         await show(query, not_extendable_text(exc.reason), back_to_order_keyboard(order_id))
         return
     await show(
-        query, extend_menu_text(menu, clock.now()), extend_periods_keyboard(order_id, menu.periods)
+        query,
+        extend_menu_text(menu, clock.now()),
+        extend_periods_keyboard(order_id, menu.periods, menu.prices),
     )
 
 

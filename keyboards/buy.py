@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiogram.types import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -29,10 +31,16 @@ from services.purchase import (
     QuoteView,
     WizardStep,
 )
-from views.buy import country_page, protocol_label, service_label, typing_placeholder
+from views.buy import country_page, typing_placeholder
 from views.catalogue import type_title
 from views.format import usd
-from views.names import country_label, period_label, rotation_label
+from views.names import (
+    country_label,
+    period_label,
+    protocol_label,
+    rotation_label,
+    service_label,
+)
 
 CHOSEN = "✅ "
 
@@ -49,6 +57,11 @@ def _pick(
         text=fit(_mark(chosen, label), name),
         callback_data=BuyCb(act="set", step=step, val=str(value)).pack(),
     )
+
+
+def _priced(label: str, price: Decimal | None) -> str:
+    """A choice with the API's price for it: "5 · $6.25", "1 week · $1.25"."""
+    return label if price is None else f"{label} · {usd(price)}"
 
 
 def _back_cancel(first_step: bool = False) -> list[InlineKeyboardButton]:
@@ -110,22 +123,31 @@ def screen_keyboard(screen: WizardStep, requester: bool = False) -> InlineKeyboa
         rows += _rows(buttons, 2)
     elif step == PERIOD:
         buttons = [
-            _pick(PERIOD, p.id, period_label(p.days, p.name), p.id == sel.period_id, name=p.name)
+            _pick(
+                PERIOD, p.id, _priced(period_label(p.days, p.name), screen.prices.get(str(p.id))),
+                p.id == sel.period_id, name=p.name,
+            )
             for p in reference.periods
         ]
         rows += _rows(buttons, 2)
     elif step == QUANTITY:
-        buttons = [_pick(QUANTITY, n, str(n), n == sel.quantity) for n in QUANTITY_PRESETS]
+        buttons = [
+            _pick(QUANTITY, n, _priced(str(n), screen.prices.get(str(n))), n == sel.quantity)
+            for n in QUANTITY_PRESETS
+        ]
         if sel.quantity is not None and sel.quantity not in QUANTITY_PRESETS:
-            buttons.append(_pick(QUANTITY, sel.quantity, str(sel.quantity), True))
-        rows += _rows(buttons, 3)
+            total = screen.prices.get(str(sel.quantity))
+            buttons.append(_pick(QUANTITY, sel.quantity, _priced(str(sel.quantity), total), True))
+        # Two a row: "25 · $31.25" fits a phone's half width, three do not.
+        rows += _rows(buttons, 2 if screen.prices else 3)
     elif step == PROTOCOL:
         buttons = [_pick(PROTOCOL, p, protocol_label(p), p == sel.protocol) for p in PROTOCOLS]
         rows += _rows(buttons, 2)
     elif step == TARIF:
         for tarif in reference.tarifs:
             chosen = tarif.id == sel.tarif_id
-            label = tarif.name if tarif.price is None else f"{tarif.name} · {usd(tarif.price)}"
+            # The package's total: its price per GB is in the text (views/buy.py).
+            label = _priced(tarif.name, screen.prices.get(str(tarif.id)))
             rows.append([_pick(TARIF, tarif.id, label, chosen, name=tarif.name)])
     rows.append(_back_cancel())
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -11,7 +12,6 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import (
-    CancelCb,
     CredsCb,
     DownloadCb,
     ExtendCb,
@@ -36,6 +36,7 @@ from services.orders import (
     OrdersPage,
 )
 from views.catalogue import type_label
+from views.format import usd
 from views.names import country_flag, period_label
 from views.orders import (
     left_short,
@@ -183,19 +184,31 @@ def download_keyboard(order_id: str) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def extend_periods_keyboard(order_id: str, periods: Sequence[Period]) -> InlineKeyboardMarkup:
+def extend_periods_keyboard(
+    order_id: str, periods: Sequence[Period], prices: Mapping[int, Decimal] | None = None
+) -> InlineKeyboardMarkup:
+    """One button per period, with what extending for it costs where the API told it."""
     builder = InlineKeyboardBuilder()
     for period in periods:
+        label = period_label(period.days, period.name)
+        price = (prices or {}).get(period.id)
+        if price is not None:
+            label = f"{label} · {usd(price)}"
         builder.button(
-            text=fit(period_label(period.days, period.name), period.name),
+            text=fit(label, period.name),
             callback_data=ExtendCb(order_id=order_id, period_id=period.id),
         )
     builder.adjust(2)
     builder.row(
         _button(_("⬅️ Back"), OrderCb(action="view", order_id=order_id)),
-        InlineKeyboardButton(text=_("✖️ Cancel"), callback_data=CancelCb().pack()),
+        _cancel_to_order(order_id),
     )
     return builder.as_markup()
+
+
+def _cancel_to_order(order_id: str) -> InlineKeyboardButton:
+    # Leaving an extend goes back to the order it was about, not to the main menu.
+    return _button(_("✖️ Cancel"), OrderCb(action="view", order_id=order_id))
 
 
 def extend_confirm_keyboard(quote: ExtendQuote) -> InlineKeyboardMarkup:
@@ -204,7 +217,7 @@ def extend_confirm_keyboard(quote: ExtendQuote) -> InlineKeyboardMarkup:
     builder.row(_button(_("✅ Confirm and pay"), ExtendConfirmCb(op_id=quote.op_id)))
     builder.row(
         _button(_("⬅️ Back"), OrderCb(action="ext", order_id=order_id)),
-        InlineKeyboardButton(text=_("✖️ Cancel"), callback_data=CancelCb().pack()),
+        _cancel_to_order(order_id),
     )
     return builder.as_markup()
 

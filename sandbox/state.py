@@ -10,8 +10,9 @@ Behaviour where the spec is silent (kept in one place so the closing notes can c
 * Money is `Decimal` everywhere and rounded half-up to cents. Coupons take a percentage off
   the total; `unitPrice` in a quote is the undiscounted list price per unit.
 * Residential orders: `quantity` (in quotes and orders) is the package's traffic in GB,
-  `unitPrice` is the package price per GB, the price is the package price. They have one
-  gateway proxy, no country, period, protocol or expiry, and cannot be extended.
+  `unitPrice` is the package price per GB, the price is the package price. The reference's
+  `tarifs[].price` is the price per GB too (as the spec says), so price = traffic × it. They
+  have one gateway proxy, no country, period, protocol or expiry, and cannot be extended.
 * POST /orders with an Idempotency-Key: the first outcome that reached the debit (success or
   502) is cached per account and replayed for any later request with the same key, even if
   its body differs. Validation errors and 402s are not cached, so fixing the request and

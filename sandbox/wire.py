@@ -101,7 +101,8 @@ def reference(catalog: Catalog, proxy_type: str) -> JsonObject:
     if proxy_type == "resident":
         return {
             "tarifs": [
-                {"id": t.id, "name": t.name, "price": t.price, "traffic": t.traffic_gb}
+                # The spec: "Traffic packages with prices (per GB)".
+                {"id": t.id, "name": t.name, "price": t.price_per_gb, "traffic": t.traffic_gb}
                 for t in catalog.tarifs
             ]
         }

@@ -48,7 +48,8 @@ class ProxyKind:
 # In the order the type picker shows them.
 CATALOGUE: tuple[ProxyKind, ...] = (
     ProxyKind(ProxyType.IPV4, _DATACENTER),
-    ProxyKind(ProxyType.IPV6, (*_DATACENTER, Step.PROTOCOL)),
+    # The protocol before the period: a price needs it, and the period and quantity show prices.
+    ProxyKind(ProxyType.IPV6, (Step.COUNTRY, Step.PROTOCOL, Step.PERIOD, Step.QUANTITY)),
     ProxyKind(ProxyType.ISP, _DATACENTER),
     ProxyKind(
         ProxyType.MOBILE,

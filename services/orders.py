@@ -26,12 +26,10 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-import pydantic
 
 from core.clock import Clock
 from proxy_api import (
@@ -70,7 +68,7 @@ from services.paid import (
     Ticket,
     Unclear,
 )
-from services.prices import PriceBook
+from services.prices import PriceBook, same_again
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
 from storage.orders import LocalOrder
@@ -150,6 +148,8 @@ class ExtendMenu:
     info: OrderInfo
     periods: list[Period]
     recovered: ExtendDone | None = None  # an interrupted extend found to have happened
+    # What extending for a period costs, by period id, where the API told it.
+    prices: dict[int, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +362,8 @@ class OrdersService:
         reference = await api.get_reference(info.order.type)
         if not reference.periods:
             raise NotExtendable(order_id, "no_periods")
-        return ExtendMenu(info, list(reference.periods), recovered)
+        periods = list(reference.periods)
+        return ExtendMenu(info, periods, recovered, await self._menu_prices(api, info, periods))
 
     async def prepare_extend(
         self, chat_id: int, user_id: int | None, order_id: str, period_id: int, note: str = ""
@@ -540,29 +541,48 @@ class OrdersService:
         if blocker is not None:
             raise NotExtendable(order.id, blocker)
 
+    async def _menu_prices(
+        self, api: ProxyApi, info: OrderInfo, periods: list[Period]
+    ) -> dict[int, Decimal]:
+        """Prices for the period buttons: one calc at most (the order's own period, else the
+        first), and whatever else the price book holds (a reminder's prices, say)."""
+        order = info.order
+        asked = next((p for p in periods if p.id == order.period_id), periods[0])
+        prices: dict[int, Decimal] = {}
+        for period in periods:
+            if period is asked:
+                price = await self._estimate(api, order, period)
+            else:
+                request = self._request(order, period)
+                cached = self._prices.cached(api, request) if request is not None else None
+                price = cached.price if cached is not None else None
+            if price is not None:
+                prices[period.id] = price
+        return prices
+
+    @staticmethod
+    def _request(order: OrderDetails, period: Period) -> OrderRequest | None:
+        return same_again(
+            order.type, order.country_id, period.id, order.proxy_count or order.quantity,
+            order.protocol,
+        )
+
     async def _estimate(
         self, api: ProxyApi, order: OrderDetails, period: Period
     ) -> Decimal | None:
-        """The price of buying the same again for ``period``: what an extend should cost.
+        """What extending ``order`` for ``period`` costs: the API's price for the same
+        proxies again (the order's type, country, quantity and protocol) for that period.
 
-        Not possible for mobile orders (operator and rotation are not in the order).
+        None when the API cannot tell it (mobile orders: operator and rotation are not in
+        the order) or does not answer.
         """
-        if order.type == ProxyType.MOBILE.value:
+        request = self._request(order, period)
+        if request is None:
             return None
-        protocol = None
-        if order.type == ProxyType.IPV6.value and order.protocol:
-            protocol = order.protocol.upper()
         try:
-            request = OrderRequest(
-                type=order.type,
-                country_id=order.country_id,
-                period_id=period.id,
-                quantity=order.proxy_count or order.quantity,
-                protocol=protocol,
-            )
             return (await self._prices.quote(api, request)).price
-        except (ProxyApiError, pydantic.ValidationError) as exc:
-            log.info("no extend estimate for %s: %s", order.id, type(exc).__name__)
+        except ProxyApiError as exc:
+            log.info("no extend price for %s: %s", order.id, type(exc).__name__)
             return None
 
     # -- shared internals -----------------------------------------------------------

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import TypeAlias
+
+import pydantic
 
 from core.clock import Clock
 from proxy_api.client import ProxyApi
-from proxy_api.models import OrderRequest, Quote
+from proxy_api.models import OrderRequest, ProxyType, Quote
 
 PRICE_TTL = timedelta(minutes=5)
 MAX_PRICES = 10_000
@@ -31,6 +34,39 @@ PriceKey: TypeAlias = tuple[str, tuple[tuple[str, object], ...]]
 def price_key(api: ProxyApi, request: OrderRequest) -> PriceKey:
     """One account's one request: markups may differ per account, so never shared across keys."""
     return api.key_id, tuple(sorted(request.to_body().items()))
+
+
+def same_again(
+    proxy_type: str,
+    country_id: int | None,
+    period_id: int,
+    quantity: int | None,
+    protocol: str | None,
+) -> OrderRequest | None:
+    """The request that buys an order's proxies again for ``period_id``: its price is what
+    extending the order costs (the extend confirmation, the reminders' buttons).
+
+    None when the API cannot price it: a mobile order (its operator and rotation are not in
+    the order), an IPv6 order whose protocol is unknown, anything the model refuses.
+    """
+    if proxy_type == ProxyType.MOBILE.value or not quantity:
+        return None
+    if proxy_type == ProxyType.IPV6.value:
+        if not protocol:
+            return None
+        protocol = protocol.upper()
+    else:
+        protocol = None
+    try:
+        return OrderRequest(
+            type=proxy_type,
+            country_id=country_id,
+            period_id=period_id,
+            quantity=quantity,
+            protocol=protocol,
+        )
+    except pydantic.ValidationError:
+        return None
 
 
 class PriceBook:
@@ -50,6 +86,29 @@ class PriceBook:
         if self._clock.monotonic() - stamp >= self._ttl:
             return None
         return quote
+
+    def remember(self, api: ProxyApi, request: OrderRequest, quote: Quote) -> None:
+        """An answer the caller had from the API itself (the quote step's own calc), kept so
+        that labels for the same request need not ask again."""
+        now = self._clock.monotonic()
+        if len(self._quotes) >= self._limit:
+            self._prune(now)
+        self._quotes[price_key(api, request)] = (quote, now)
+
+    def lowest_unit_price(self, api: ProxyApi, proxy_type: str) -> Decimal | None:
+        """The lowest price per unit among this account's fresh answers for ``proxy_type``
+        without a coupon — what the type picker can name without asking the API."""
+        now = self._clock.monotonic()
+        found = [
+            quote.unit_price
+            for (key_id, body), (quote, stamp) in self._quotes.items()
+            if key_id == api.key_id
+            and now - stamp < self._ttl
+            and quote.unit_price is not None
+            and dict(body).get("type") == proxy_type
+            and not dict(body).get("coupon")
+        ]
+        return min(found) if found else None
 
     async def quote(self, api: ProxyApi, request: OrderRequest) -> Quote:
         """The API's price for ``request``: from the book when fresh, else one shared calc.

@@ -21,26 +21,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-import pydantic
-
 from core.clock import Clock
 from core.durations import format_duration
 from proxy_api import (
     NotFound,
     Order,
     OrderDetails,
-    OrderRequest,
     OrderStatus,
     Period,
     ProxyApi,
     ProxyApiError,
-    ProxyType,
 )
 from services.account import AccountService
 from services.catalogue import kind_of
 from services.errors import BotError, NotLinked
 from services.orders import remember
-from services.prices import PriceBook
+from services.prices import PriceBook, same_again
 from storage import Repositories
 from storage.orders import LocalOrder
 from storage.outbox import OutgoingMessage
@@ -393,24 +389,16 @@ class ReminderService:
         self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period
     ) -> Decimal | None:
         """What buying the same again for ``period`` costs: what extending should cost."""
-        if order.type == ProxyType.MOBILE.value:
-            return None  # operator and rotation are not in the order: no quote possible
-        protocol = None
-        if order.type == ProxyType.IPV6.value:
-            if details is None or not details.protocol:
-                return None  # required for an IPv6 quote, and only the API knows it
-            protocol = details.protocol.upper()
         quantity = (details.proxy_count if details else 0) or order.quantity
+        request = same_again(
+            order.type, order.country_id, period.id, quantity,
+            details.protocol if details else None,
+        )
+        if request is None:
+            return None  # mobile, or IPv6 whose protocol only the API knows
         try:
-            request = OrderRequest(
-                type=order.type,
-                country_id=order.country_id,
-                period_id=period.id,
-                quantity=quantity,
-                protocol=protocol,
-            )
             price: Decimal | None = (await self._prices.quote(api, request)).price
-        except (ProxyApiError, pydantic.ValidationError) as exc:
+        except ProxyApiError as exc:
             # Not cached: the next reminder asks again.
             log.info("no reminder price for %s, period %s: %s",
                      order.order_id, period.id, type(exc).__name__)

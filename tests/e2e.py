@@ -65,6 +65,21 @@ async def tap(chat, message, button: str | None = None, *, expect: str, data: st
     return shown
 
 
+def preset(quantity: int) -> str:
+    """The callback data of a quantity preset (its label carries a price: "5 · $6.25")."""
+    return f"b:set:quantity:{quantity}"
+
+
+async def step(chat, message, action: str, *, expect: str):
+    """One wizard step: "typed:ger" types, "qty:5" taps the preset 5, else a button's text."""
+    if action.startswith("typed:"):
+        return await say(chat, action.removeprefix("typed:"), expect=expect)
+    if action.startswith("qty:"):
+        return await tap(chat, message, data=preset(int(action.removeprefix("qty:"))),
+                         expect=expect)
+    return await tap(chat, message, action, expect=expect)
+
+
 async def say(chat, text: str, *, expect: str):
     await chat.send(text)
     return await chat.wait_for_message(final(expect), timeout=TIMEOUT)

@@ -32,6 +32,7 @@ from tests.e2e import (
     orders_of,
     say,
     start_buy,
+    step,
     tap,
     transactions_of,
 )
@@ -56,19 +57,19 @@ def purchases(harness) -> PurchaseService:
 PURCHASES = {
     "ipv4": (
         "Datacenter IPv4",
-        [("United States", PERIOD), ("1 week", QUANTITY), ("5", QUOTE)],
+        [("United States", PERIOD), ("1 week", QUANTITY), ("qty:5", QUOTE)],
         {"country_id": 1, "period_id": 1, "quantity": 5, "protocol": "https"},
         Decimal("6.25"),
     ),
     "ipv6": (
         "Datacenter IPv6",
-        [("Germany", PERIOD), ("1 month", QUANTITY), ("10", PROTOCOL), ("SOCKS5", QUOTE)],
+        [("Germany", PROTOCOL), ("SOCKS5", PERIOD), ("1 month", QUANTITY), ("qty:10", QUOTE)],
         {"country_id": 3, "period_id": 2, "quantity": 10, "protocol": "socks5"},
         Decimal("9.00"),
     ),
     "isp": (
         "🏢 ISP",
-        [("typed:jap", "Search"), ("Japan", PERIOD), ("1 week", QUANTITY), ("1", QUOTE)],
+        [("typed:jap", "Search"), ("Japan", PERIOD), ("1 week", QUANTITY), ("qty:1", QUOTE)],
         {"country_id": 11, "period_id": 1, "quantity": 1},
         Decimal("2.10"),
     ),
@@ -80,7 +81,7 @@ PURCHASES = {
             ("Orange", ROTATION),
             ("Every 10 minutes", PERIOD),
             ("1 month", QUANTITY),
-            ("1", QUOTE),
+            ("qty:1", QUOTE),
         ],
         {
             "country_id": 7,
@@ -106,7 +107,7 @@ PURCHASES = {
     ),
     "mix_isp": (
         "Mixed ISP",
-        [("United Kingdom", PERIOD), ("1 week", QUANTITY), ("50", QUOTE)],
+        [("United Kingdom", PERIOD), ("1 week", QUANTITY), ("qty:50", QUOTE)],
         {"country_id": 2, "period_id": 1, "quantity": 50},
         Decimal("80.00"),
     ),
@@ -121,10 +122,7 @@ async def test_buy_each_type(harness, proxy_type):
     message = await tap(chat, message, type_button, expect=COUNTRY if steps[0][1] != QUOTE
                         else TARIF)
     for action, leads_to in steps:
-        if action.startswith("typed:"):
-            message = await say(chat, action.removeprefix("typed:"), expect=leads_to)
-        else:
-            message = await tap(chat, message, action, expect=leads_to)
+        message = await step(chat, message, action, expect=leads_to)
 
     assert f"Total: ${total}" in message.text
     assert "Balance: $100.00" in message.text
@@ -146,6 +144,16 @@ async def test_buy_each_type(harness, proxy_type):
     assert {b.callback_data for b in receipt.flat_buttons} >= {
         f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}"
     }
+
+    if proxy_type == "mobile":
+        # The receipt names what the quote named, in the same words; so does the order.
+        for line in ("Service: Dedicated modem", "Operator: Orange",
+                     "Rotation: Every 10 minutes", "Period: 1 month"):
+            assert line in receipt.text, line
+        details = await tap(chat, receipt, "Open order", expect="Status:")
+        assert "Service: Dedicated modem" in details.text
+        assert "Protocol: HTTPS" in details.text and "https" not in details.text
+        assert "dedicated" not in details.text
 
     local = await harness.app.repos.orders.get(chat.chat_id, order.id)
     assert local is not None
@@ -172,7 +180,7 @@ MOBILE_PATH = [
     ("Orange", ROTATION),
     ("Every 5 minutes", PERIOD),
     ("1 week", QUANTITY),
-    ("5", QUOTE),
+    ("qty:5", QUOTE),
 ]
 
 
@@ -181,7 +189,7 @@ async def test_back_at_every_step_keeps_the_earlier_choice(harness):
     message = await start_buy(chat)
     screens = [START]
     for button, leads_to in MOBILE_PATH:
-        message = await tap(chat, message, button, expect=leads_to)
+        message = await step(chat, message, button, expect=leads_to)
         screens.append(leads_to)
     first_quote = op_id_of(message)
 
@@ -194,7 +202,9 @@ async def test_back_at_every_step_keeps_the_earlier_choice(harness):
     for index in range(len(MOBILE_PATH) - 1, -1, -1):
         button, _ = MOBILE_PATH[index]
         message = await tap(chat, message, "Back", expect=screens[index])
-        assert [label for label in chosen(message) if button in label], (button, message)
+        # A preset's label carries its total: "5 · $37.50".
+        label_part = button.removeprefix("qty:") + " ·" if button.startswith("qty:") else button
+        assert [label for label in chosen(message) if label_part in label], (button, message)
 
     # Back from the first step leaves the wizard for the main menu.
     message = await tap(chat, message, "Back", expect="Balance:")
@@ -209,15 +219,17 @@ async def test_back_on_ipv6_protocol_and_resident_tariff(harness):
     chat, _account = await buyer(harness)
     message = await start_buy(chat)
     message = await tap(chat, message, "Datacenter IPv6", expect=COUNTRY)
-    message = await tap(chat, message, "Germany", expect=PERIOD)
+    # The protocol comes before the period: the period and quantity prices need it.
+    message = await tap(chat, message, "Germany", expect=PROTOCOL)
+    message = await tap(chat, message, "HTTPS", expect=PERIOD)
     message = await tap(chat, message, "1 week", expect=QUANTITY)
-    message = await tap(chat, message, "25", expect=PROTOCOL)
-    message = await tap(chat, message, "HTTPS", expect=QUOTE)
+    message = await step(chat, message, "qty:25", expect=QUOTE)
+    message = await tap(chat, message, "Back", expect=QUANTITY)
+    assert chosen(message) == ["25 · $8.75"]
+    message = await tap(chat, message, "Back", expect=PERIOD)
+    assert chosen(message) == ["1 week · $0.35"]
     message = await tap(chat, message, "Back", expect=PROTOCOL)
     assert chosen(message) == ["HTTPS"]
-    message = await tap(chat, message, "Back", expect=QUANTITY)
-    assert chosen(message) == ["25"]
-    message = await tap(chat, message, "Back", expect=PERIOD)
     message = await tap(chat, message, "Back", expect=COUNTRY)
     assert chosen(message) == ["🇩🇪 Germany"]
     message = await tap(chat, message, "Back", expect=START)
@@ -239,7 +251,7 @@ async def test_cancel_at_every_step(harness):
     for depth in range(len(MOBILE_PATH) + 2):
         message = await start_buy(chat)
         for button, leads_to in MOBILE_PATH[:depth]:
-            message = await tap(chat, message, button, expect=leads_to)
+            message = await step(chat, message, button, expect=leads_to)
         if depth == len(MOBILE_PATH) + 1:
             message = await tap(chat, message, "Add coupon", expect=COUPON)
         cancelled = await tap(chat, message, "Cancel", expect="Cancelled")
@@ -262,7 +274,7 @@ async def test_typed_quantity_good_and_bad(harness):
     for bad in ("0", "-3", "2.5", "ten", "1001", "99999999999999999999", "1e3", "x" * 4000):
         reply = await say(chat, bad, expect="whole number")
         assert QUANTITY in reply.text, bad
-        assert "1" in reply.button_texts
+        assert "1 · $1.25" in reply.button_texts
     # A sticker is not a quantity either.
     await chat.send_sticker()
     await chat.wait_for_message(final("Please use the buttons"), timeout=TIMEOUT)
@@ -270,7 +282,7 @@ async def test_typed_quantity_good_and_bad(harness):
     message = await say(chat, " 1 000 ", expect=QUOTE)
     assert "Quantity: 1000" in message.text and "Total: $1,250.00" in message.text
     message = await tap(chat, message, "Back", expect=QUANTITY)
-    assert chosen(message) == ["1000"], "a typed quantity is shown as the choice"
+    assert chosen(message) == ["1000 · $1,250.00"], "a typed quantity is shown as the choice"
     message = await say(chat, "7", expect=QUOTE)
     assert "Quantity: 7" in message.text and "Total: $8.75" in message.text
 
@@ -359,22 +371,61 @@ async def test_buy_needs_a_key_in_groups_as_in_private_chats(harness):
 # -- coupons ----------------------------------------------------------------------------
 
 
+def live_quotes(chat) -> list:
+    """Bot messages in the chat that still carry a quote's Confirm button."""
+    return [m for m in chat.bot_messages() if any(
+        (b.callback_data or "").startswith("bc:") for b in m.flat_buttons
+    )]
+
+
 async def test_coupon_accepted(harness):
     chat, account = await buyer(harness)
     message = await ipv4_quote(chat, "10")  # 10 × $2.40
     assert "Total: $24.00" in message.text
     before = op_id_of(message)
+    calcs = harness.sandbox.state.request_counts.get("POST /orders/calc", 0)
     message = await tap(chat, message, "Add coupon", expect=COUPON)
-    message = await say(chat, "SAVE10", expect=QUOTE)
-    assert "Coupon applied" in message.text
-    assert "Coupon: SAVE10" in message.text and "Total: $21.60" in message.text
+    message = await say(chat, "SAVE10", expect="Coupon applied")
+    assert "Coupon SAVE10: −$2.40" in message.text and "Total: $21.60" in message.text
     assert "After purchase: $78.40" in message.text
     assert op_id_of(message) != before, "a changed quote gets a new idempotency key"
+    # The price without the coupon was the quote's own answer: one calc, with the coupon.
+    assert harness.sandbox.state.request_counts["POST /orders/calc"] == calcs + 1
 
     await tap(chat, message, "Confirm", expect=RECEIPT)
     (order,) = orders_of(harness, account)
     assert order.coupon == "SAVE10" and order.charged_amount == Decimal("21.60")
     assert account.balance == Decimal("78.40")
+
+
+async def test_every_coupon_try_edits_the_one_quote(harness):
+    chat, _account = await buyer(harness)
+    quote = await ipv4_quote(chat, "10")
+    message = quote
+    for code, shown in (("BOGUS", "not accepted"), ("two words", "one word"),
+                        ("WELCOME5", "Coupon applied"), ("SAVE10", "Coupon applied")):
+        if "Add coupon" in " ".join(message.button_texts):
+            message = await tap(chat, message, "Add coupon", expect=COUPON)
+        elif "Remove coupon" in " ".join(message.button_texts):
+            message = await tap(chat, message, "Remove coupon", expect="Total: $24.00")
+            message = await tap(chat, message, "Add coupon", expect=COUPON)
+        message = await say(chat, code, expect=shown)
+        assert message.message_id == quote.message_id, code
+    assert "Coupon SAVE10: −$2.40" in message.text and "WELCOME5" not in message.text
+    (live,) = live_quotes(chat)
+    assert live.message_id == quote.message_id
+
+
+async def test_coupon_line_in_russian(harness):
+    chat, _account = await harness.linked_chat(Decimal("100.00"), language_code="ru")
+    message = await say(chat, "/buy", expect="Какие прокси")
+    message = await tap(chat, message, "IPv4", expect="страну")
+    message = await tap(chat, message, "США", expect="срок")
+    message = await tap(chat, message, "1 месяц", expect="Сколько")
+    message = await say(chat, "10", expect="Ваш заказ")
+    message = await tap(chat, message, "промокод", expect="промокод сообщением")
+    message = await say(chat, "SAVE10", expect="применён")
+    assert "Промокод SAVE10: −$2.40" in message.text, message.text
 
 
 @pytest.mark.parametrize(
@@ -393,7 +444,7 @@ async def test_coupon_rejected_keeps_the_quote_without_it(harness, code, reason)
     message = await tap(chat, message, "Add coupon", expect=COUPON)
     message = await say(chat, code, expect="not accepted")
     assert reason in message.text
-    assert "Total: $24.00" in message.text and "Coupon:" not in message.text
+    assert "Total: $24.00" in message.text and "Coupon" not in message.text.split("\n", 1)[1]
     assert op_id_of(message) == before, "the quote without the coupon is still the same"
 
     # A malformed code is refused before asking the API.

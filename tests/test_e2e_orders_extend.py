@@ -47,7 +47,8 @@ async def test_extend_shows_estimate_then_exact_charge_and_new_expiry(harness) -
     old_expiry = order.expires_at
 
     confirm = await quote(chat, order_id)
-    assert "≈ $7.20" in confirm.text  # 3 IPs × $2.40 for a month, from POST /orders/calc
+    # 3 IPs × $2.40 for a month: the API's price for the same again (POST /orders/calc).
+    assert "Price: $7.20" in confirm.text and "≈" not in confirm.text
     assert {"✅ Confirm and pay", "⬅️ Back", "✖️ Cancel"} <= set(confirm.button_texts)
     assert extend_requests(harness) == 0
 
@@ -343,11 +344,67 @@ async def test_an_order_gone_before_confirm_is_not_found_and_nothing_is_charged(
     assert extend_requests(harness) == 0 and not extensions(harness, account)
 
 
-async def test_cancel_on_an_extend_screen_says_cancelled(harness) -> None:
+async def test_cancel_on_an_extend_screen_returns_to_the_order(harness) -> None:
     chat, account = await harness.linked_chat()
     order_id = await buy(harness, account)
     confirm = await quote(chat, order_id)
     handle = await chat.click(confirm, "✖️ Cancel")
-    await chat.wait_for_message("Cancelled", timeout=TIMEOUT)
-    await handle.wait_answer(timeout=TIMEOUT)  # a Cancel is answered after it ran
+    details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
+    await handle.wait_answer(timeout=TIMEOUT)
+    assert details.message_id == confirm.message_id and order_id in details.text
+    await chat.click(details, "⏳ Extend")
+    menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
+    await chat.click(menu, "✖️ Cancel")
+    await chat.wait_for_message(lambda m: "Status:" in m.text and m.message_id
+                                == menu.message_id, timeout=TIMEOUT)
     assert extend_requests(harness) == 0
+
+
+CALC = "POST /orders/calc"
+
+
+def calcs(harness) -> int:
+    return harness.sandbox.state.request_counts.get(CALC, 0)
+
+
+async def test_the_periods_show_prices_with_one_calc_and_the_confirmation_none(harness) -> None:
+    chat, account = await harness.linked_chat()
+    order_id = await buy(harness, account)  # 3 IPs, bought for 1 month
+    await chat.send("/orders")
+    listing = await chat.wait_for_message("Your orders", timeout=TIMEOUT)
+    await chat.click(listing, data=f"o:view:{order_id}")
+    details = await chat.wait_for_message("Status:", timeout=TIMEOUT)
+    before = calcs(harness)
+    await chat.click(details, "⏳ Extend")
+    menu = await chat.wait_for_message("Choose how long", timeout=TIMEOUT)
+    assert calcs(harness) == before + 1
+    # The order's own period is priced; the others wait until they are picked.
+    assert "1 month · $7.20" in menu.button_texts and "1 week" in menu.button_texts
+    await chat.click(menu, "1 month")
+    confirm = await chat.wait_for_message("Extend order", timeout=TIMEOUT)
+    assert "Price: $7.20" in confirm.text
+    assert calcs(harness) == before + 1, "the price book had it"
+    await chat.click(confirm, "⬅️ Back")
+    await chat.wait_for_message(lambda m: "Choose how long" in m.text
+                                and m.message_id == confirm.message_id, timeout=TIMEOUT)
+    assert calcs(harness) == before + 1
+
+
+async def test_a_mobile_extension_says_plainly_the_price_comes_at_confirmation(harness) -> None:
+    chat, account = await harness.linked_chat(language_code="ru")
+    body = {"type": "mobile", "countryId": 1, "periodId": 1, "quantity": 1,
+            "mobileServiceType": "shared", "operatorId": 1, "rotationId": 1}
+    order_id = (await harness.sandbox.state.create_order(account, body)).order_id
+    before = calcs(harness)
+    await chat.send("/orders")
+    listing = await chat.wait_for_message("Ваши заказы", timeout=TIMEOUT)
+    await chat.click(listing, data=f"o:view:{order_id}")
+    details = await chat.wait_for_message("Статус:", timeout=TIMEOUT)
+    assert "Услуга: Общий модем" in details.text, details.text
+    await chat.click(details, data=f"o:ext:{order_id}")
+    menu = await chat.wait_for_message("на какой срок продлить", timeout=TIMEOUT)
+    await chat.click(menu, "1 неделя")
+    confirm = await chat.wait_for_message("Продлить заказ", timeout=TIMEOUT)
+    assert "не может заранее назвать цену продления мобильного" in confirm.text, confirm.text
+    assert "$" not in confirm.text
+    assert calcs(harness) == before, "nothing to price it with"

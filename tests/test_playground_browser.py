@@ -148,7 +148,7 @@ def test_the_whole_storefront_in_a_browser(browser: webdriver.Chrome, tmp_path: 
         tap(browser, "IPv4")
         tap(browser, "United States")
         tap(browser, "1 month")
-        tap(browser, "10")
+        tap(browser, "10 · $24.00")  # a preset shows its total
         wait_text(browser, "Your order")
         tap(browser, "Confirm")
         receipt = wait_text(browser, "Order placed")

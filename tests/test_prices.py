@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from core.clock import ManualClock
-from proxy_api import OrderRequest, ProxyApiClient, build_http_client
+from proxy_api import OrderRequest, ProxyApiClient, Quote, build_http_client
 from proxy_api.errors import ProxyApiError
 from proxy_api.retry import RetryPolicy
-from services.prices import PriceBook
+from services.prices import PriceBook, same_again
 from tests.sandbox_fixture import sandbox, sandbox_account  # noqa: F401
 
 CALC = "POST /orders/calc"
@@ -105,3 +105,43 @@ async def test_full_book_drops_the_oldest(client, sandbox, sandbox_account, cloc
     assert book.cached(api, requests[0]) is None
     assert book.cached(api, requests[1]) is not None
     assert book.cached(api, requests[2]) is not None
+
+
+async def test_remembered_answers_and_the_lowest_unit_price(
+    client, sandbox, sandbox_account, clock  # noqa: F811
+):
+    book = PriceBook(clock, ttl=timedelta(minutes=5))
+    api = client.for_key(sandbox_account.api_key)
+    other = client.for_key(sandbox.state.create_account(email="o@example.com").api_key)
+    week = OrderRequest(type="ipv4", country_id=1, period_id=1, quantity=10)
+    month = OrderRequest(type="ipv4", country_id=1, period_id=2, quantity=10)
+    coupon = OrderRequest(type="ipv4", country_id=1, period_id=1, quantity=10, coupon="SAVE10")
+    # An answer the caller had itself (the quote step's own calc) is kept, not asked again.
+    book.remember(api, month, await api.calc_order(month))
+    assert calcs(sandbox) == 1
+    assert book.lowest_unit_price(api, "ipv4") == Decimal("2.40")
+    await book.quote(api, week)
+    # A coupon's price is that coupon's: never a type's lowest price.
+    discounted = Quote.model_validate(
+        {"type": "ipv4", "quantity": 10, "price": "10.00", "unitPrice": "1.00"}
+    )
+    book.remember(api, coupon, discounted)
+    assert book.lowest_unit_price(api, "ipv4") == Decimal("1.25")
+    assert book.lowest_unit_price(api, "isp") is None
+    assert book.lowest_unit_price(other, "ipv4") is None, "another account's prices"
+    clock.advance(timedelta(minutes=5))
+    assert book.lowest_unit_price(api, "ipv4") is None, "only fresh answers"
+
+
+def test_same_again_is_the_request_an_extension_is_priced_with():
+    request = same_again("ipv6", 3, 2, 4, "socks5")
+    assert request is not None
+    assert request.to_body() == {
+        "type": "ipv6", "countryId": 3, "periodId": 2, "quantity": 4, "protocol": "SOCKS5",
+    }
+    ipv4 = same_again("ipv4", 1, 1, 3, "https")
+    assert ipv4 is not None and ipv4.protocol is None  # only IPv6 sends one
+    assert same_again("mobile", 1, 1, 1, "https") is None  # operator, rotation unknown
+    assert same_again("ipv6", 3, 2, 4, None) is None
+    assert same_again("ipv4", 1, 1, 0, None) is None
+    assert same_again("socks", 1, 1, 1, None) is None

@@ -302,8 +302,9 @@ async def test_reference_ipv4_has_many_countries(client: httpx.AsyncClient) -> N
 
 async def test_reference_money_and_bad_type(client: httpx.AsyncClient) -> None:
     resp = await client.get("/reference/resident")
+    # Per GB, as the spec says: the 1 GB package at 3.50, the 5 GB one at 16.00.
     assert '"price": 3.50' in resp.text
-    assert '"price": 16.00' in resp.text
+    assert '"price": 3.20' in resp.text
     error_of(await client.get("/reference/socks"), 400, "INVALID_TYPE")
 
 
@@ -350,7 +351,8 @@ async def test_calc_mobile_dedicated_costs_more_and_resident_is_tarif_price(
         quote = ok_data(
             await client.post("/orders/calc", json={"type": "resident", "tarifId": tarif["id"]})
         )
-        assert quote["price"] == tarif["price"]
+        assert quote["unitPrice"] == tarif["price"]  # per GB
+        assert money_of(quote["price"]) == money_of(tarif["price"]) * tarif["traffic"]
         assert quote["quantity"] == tarif["traffic"]
 
 

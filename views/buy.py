@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from aiogram.utils.i18n import gettext as _
 
@@ -30,9 +29,16 @@ from services.purchase import (
     Selection,
     WizardStep,
 )
-from views.catalogue import type_title
+from views.catalogue import type_label, type_title
 from views.format import day, h, usd
-from views.names import country_label, period_label, rotation_label
+from views.names import (
+    country_label,
+    gigabytes,
+    period_label,
+    protocol_label,
+    rotation_label,
+    service_label,
+)
 
 # A phone shows ten country buttons (five rows of two) without scrolling far.
 COUNTRIES_PER_PAGE = 10
@@ -59,19 +65,6 @@ def country_page(step: WizardStep) -> CountryPage:
     start = page * COUNTRIES_PER_PAGE
     return CountryPage(found[start : start + COUNTRIES_PER_PAGE], page, pages)
 
-
-
-def service_label(service: str) -> str:
-    labels = {"shared": _("Shared modem"), "dedicated": _("Dedicated modem")}
-    return labels.get(service, h(service))
-
-
-def protocol_label(protocol: str) -> str:
-    return {"HTTPS": "HTTPS", "SOCKS5": "SOCKS5"}.get(protocol.upper(), h(protocol))
-
-
-def gigabytes(value: Decimal | int) -> str:
-    return _("{amount} GB").format(amount=f"{Decimal(value).normalize():f}")
 
 
 def notice_text(notice: Notice, detail: str = "") -> str:
@@ -125,7 +118,7 @@ def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None
             name = h(country_label(country.name, country.code))
             return _("Country: {value}").format(value=name)
     if step == SERVICE and sel.service:
-        return _("Service: {value}").format(value=service_label(sel.service))
+        return _("Service: {value}").format(value=h(service_label(sel.service)))
     if step == OPERATOR and sel.operator_id is not None:
         operator = reference.operator(sel.operator_id)
         if operator:
@@ -146,7 +139,7 @@ def _chosen_value(sel: Selection, reference: Reference, step: str) -> str | None
 def _prompt(screen: WizardStep) -> str:
     step = screen.wizard.step
     if step == TYPE:
-        return _(
+        text = _(
             "Which proxies do you need?\n\n"
             "<b>Datacenter</b> — fast and cheap, for scraping and automation.\n"
             "<b>ISP</b> — residential IPs at datacenter speed.\n"
@@ -154,6 +147,15 @@ def _prompt(screen: WizardStep) -> str:
             "<b>Residential</b> — a traffic package of rotating home IPs.\n"
             "<b>Mixed</b> — a pool of many subnets."
         )
+        if screen.prices:
+            # Only prices the API gave within the last minutes: the lowest of those per type.
+            lines = [_("💲 Lowest prices you were quoted in the last minutes, per proxy:")]
+            lines += [
+                _("{type}: from {value}").format(type=type_label(t), value=usd(price))
+                for t, price in screen.prices.items()
+            ]
+            text += "\n\n" + "\n".join(lines)
+        return text
     if step == COUNTRY:
         text = _("🌍 Choose a country, or type a few letters of its name to search.")
         if screen.wizard.search:
@@ -170,16 +172,33 @@ def _prompt(screen: WizardStep) -> str:
     if step == ROTATION:
         return _("🔄 How often should the IP change?")
     if step == PERIOD:
-        return _("📅 For how long?")
+        text = _("📅 For how long?")
+        if screen.prices:
+            text += "\n" + _("Prices are per proxy.")
+        return text
     if step == QUANTITY:
-        return _("🔢 How many proxies? Tap a number or type any from {low} to {high}.").format(
+        text = _("🔢 How many proxies? Tap a number or type any from {low} to {high}.").format(
             low=MIN_QUANTITY, high=MAX_QUANTITY
         )
+        if screen.unit_price is not None:
+            text += "\n" + _("Price per proxy: {value}").format(value=usd(screen.unit_price))
+        return text
     if step == PROTOCOL:
         return _("🔌 Which protocol?")
     if step == TARIF:
-        return _("📦 Choose a traffic package:")
+        return "\n".join([_("📦 Choose a traffic package:"), *_package_lines(screen)])
     return ""
+
+
+def _package_lines(screen: WizardStep) -> list[str]:
+    """Each package's price per GB (the reference's price); its total is on its button."""
+    if screen.reference is None:
+        return []
+    return [
+        _("{package}: {value} per GB").format(package=h(tarif.name), value=usd(tarif.price))
+        for tarif in screen.reference.tarifs
+        if tarif.price is not None
+    ]
 
 
 def screen_text(screen: WizardStep, requester: bool = False) -> str:
@@ -207,35 +226,20 @@ def screen_text(screen: WizardStep, requester: bool = False) -> str:
 
 
 def quote_text(quote: QuoteView) -> str:
-    lines = [_("🧾 <b>Your order</b>"), _("Type: {value}").format(value=type_title(quote.type))]
-    if quote.tarif:
-        lines.append(_("Package: {value}").format(value=h(quote.tarif)))
-    if quote.country:
-        name = h(country_label(quote.country, quote.country_code))
-        lines.append(_("Country: {value}").format(value=name))
-    if quote.service:
-        lines.append(_("Service: {value}").format(value=service_label(quote.service)))
-    if quote.operator:
-        lines.append(_("Operator: {value}").format(value=h(quote.operator)))
-    if quote.rotation:
-        lines.append(_("Rotation: {value}").format(value=h(rotation_label(quote.rotation))))
-    if quote.period:
-        period = period_label(quote.period_days, quote.period)
-        lines.append(_("Period: {value}").format(value=h(period)))
-    if quote.protocol:
-        lines.append(_("Protocol: {value}").format(value=protocol_label(quote.protocol)))
+    lines = [_("🧾 <b>Your order</b>"), *order_summary(quote)]
     if quote.tarif:
         traffic = quote.traffic if quote.traffic is not None else quote.quantity
         if traffic is not None:
             lines.append(_("Traffic: {value}").format(value=gigabytes(traffic)))
         if quote.unit_price is not None:
             lines.append(_("Price per GB: {value}").format(value=usd(quote.unit_price)))
-    else:
-        if quote.quantity is not None:
-            lines.append(_("Quantity: {value}").format(value=quote.quantity))
-        if quote.unit_price is not None:
-            lines.append(_("Unit price: {value}").format(value=usd(quote.unit_price)))
-    if quote.coupon:
+    elif quote.unit_price is not None:
+        lines.append(_("Unit price: {value}").format(value=usd(quote.unit_price)))
+    if quote.coupon and quote.discount is not None:
+        lines.append(_("Coupon <code>{code}</code>: −{value}").format(
+            code=h(quote.coupon), value=usd(quote.discount)
+        ))
+    elif quote.coupon:
         lines.append(_("Coupon: <code>{code}</code>").format(code=h(quote.coupon)))
     lines.append(_("<b>Total: {value}</b>").format(value=usd(quote.total)))
     if quote.balance is not None:
@@ -285,17 +289,26 @@ def placing_text() -> str:
 
 
 def order_summary(order: QuoteView | Receipt) -> list[str]:
-    """Type, package or country, period and quantity: the lines every order screen shares
-    (and a member's request in a group, views/requests.py)."""
+    """What was ordered — type, package, country, service, operator, rotation, period,
+    protocol, quantity — in the same words on every screen about an order: the quote, the
+    receipt, a member's request in a group (views/requests.py)."""
     lines = [_("Type: {value}").format(value=type_title(order.type))]
     if order.tarif:
         lines.append(_("Package: {value}").format(value=h(order.tarif)))
     if order.country:
         name = h(country_label(order.country, order.country_code))
         lines.append(_("Country: {value}").format(value=name))
+    if order.service:
+        lines.append(_("Service: {value}").format(value=h(service_label(order.service))))
+    if order.operator:
+        lines.append(_("Operator: {value}").format(value=h(order.operator)))
+    if order.rotation:
+        lines.append(_("Rotation: {value}").format(value=h(rotation_label(order.rotation))))
     if order.period:
         period = period_label(order.period_days, order.period)
         lines.append(_("Period: {value}").format(value=h(period)))
+    if order.protocol:
+        lines.append(_("Protocol: {value}").format(value=h(protocol_label(order.protocol))))
     if order.quantity is not None and not order.tarif:
         lines.append(_("Quantity: {value}").format(value=order.quantity))
     return lines

@@ -13,6 +13,10 @@ that shows one asks here instead of printing the API's name:
 - a **rotation** from the minutes in its name ("Every 5 min" → every 5 minutes, 60 → every
   hour); "On demand" has its own words; a name we cannot read is shown as it is.
 
+- a mobile **service** ("shared" → "Shared modem"), a **protocol** ("https" → "HTTPS") and a
+  traffic amount (5 → "5 GB"): the same words in the wizard, the quote, the receipt, the order
+  details and the reminders.
+
 Everything here returns plain text: escape it (``views.format.h``) before it goes into
 HTML. ``country_search_names`` is what the purchase service matches a typed search
 against (bot/app.py hands it over): the names in the user's language and in English.
@@ -21,6 +25,7 @@ against (bot/app.py hands it over): the names in the user's language and in Engl
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
@@ -154,3 +159,23 @@ def rotation_label(name: str | None) -> str:
         hours = minutes // 60
         return ngettext("Every {n} hour", "Every {n} hours", hours).format(n=hours)
     return ngettext("Every {n} minute", "Every {n} minutes", minutes).format(n=minutes)
+
+
+# -- services, protocols, traffic ------------------------------------------------------------
+
+
+def service_label(service: str | None) -> str:
+    """A mobile proxy's service type: "Shared modem", "Dedicated modem" (else as it is)."""
+    labels = {"shared": _("Shared modem"), "dedicated": _("Dedicated modem")}
+    return labels.get((service or "").lower(), service or "")
+
+
+def protocol_label(protocol: str | None) -> str:
+    """"HTTPS" or "SOCKS5", however the API spells it (orders report it lower-case)."""
+    known = {"HTTPS": "HTTPS", "SOCKS5": "SOCKS5"}
+    return known.get((protocol or "").upper(), protocol or "")
+
+
+def gigabytes(value: Decimal | int) -> str:
+    """Traffic: "5 GB"."""
+    return _("{amount} GB").format(amount=f"{Decimal(value).normalize():f}")

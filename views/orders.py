@@ -23,7 +23,7 @@ from services.orders import (
 from views.catalogue import type_label
 from views.errors import error_text
 from views.format import h, stamp, usd
-from views.names import country_label, period_label
+from views.names import country_label, period_label, protocol_label, service_label
 
 # Telegram allows 4096 characters per message; the HTML source is always at least as
 # long as the text Telegram counts, so measuring the source keeps every chunk safe.
@@ -188,9 +188,10 @@ def order_details_text(info: OrderInfo, now: datetime) -> str:
             )
         )
     if order.protocol:
-        lines.append(_("Protocol: {protocol}").format(protocol=h(order.protocol)))
+        lines.append(_("Protocol: {value}").format(value=h(protocol_label(order.protocol))))
     if order.mobile_service_type:
-        lines.append(_("Mobile service: {kind}").format(kind=h(order.mobile_service_type)))
+        service = service_label(order.mobile_service_type)
+        lines.append(_("Service: {value}").format(value=h(service)))
     if info.period is not None:
         period = period_label(info.period.days, info.period.name)
         lines.append(_("Period: {period}").format(period=h(period)))
@@ -391,13 +392,19 @@ def extend_quote_text(quote: ExtendQuote, now: datetime) -> str:
         _("Expires now: {expiry}").format(expiry=expiry_line(order.expires_at, now)),
     ]
     if quote.estimate is not None:
-        lines.append(
-            _("Estimated price: <b>≈ {price}</b> (the exact amount is shown after)").format(
-                price=usd(quote.estimate)
-            )
-        )
+        # 1001Proxy's own price for these proxies over this period (POST /orders/calc).
+        lines.append(_("Price: <b>{price}</b>").format(price=usd(quote.estimate)))
+    elif order.type == "mobile":
+        lines.append(_(
+            "💬 1001Proxy cannot price a mobile extension in advance (the order does not "
+            "name its operator and rotation): it charges it when you confirm, and I show "
+            "the amount then."
+        ))
     else:
-        lines.append(_("The price is calculated by 1001Proxy when you confirm."))
+        lines.append(_(
+            "💬 1001Proxy did not tell the price just now: it charges it when you confirm, "
+            "and I show the amount then."
+        ))
     lines += ["", _("The amount is taken from your balance.")]
     return "\n".join(lines)
 

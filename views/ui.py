@@ -65,6 +65,30 @@ async def show(
     return await target.answer(text, reply_markup=markup)
 
 
+async def show_on(
+    message: Message, screen_id: int | None, text: str, markup: InlineKeyboardMarkup | None
+) -> Message | None:
+    """Typed input answered on the screen it was asked for: edit message ``screen_id`` (a
+    coupon typed under a quote changes that quote, so the chat holds one quote, not one per
+    try). Returns the screen as edited, or None when it shows this already. Without a screen
+    to edit, or when Telegram refuses the edit, the screen is sent as a new message (never
+    lost, as in `show`)."""
+    if screen_id is not None:
+        try:
+            edited = await message.bot.edit_message_text(
+                text, chat_id=message.chat.id, message_id=screen_id, reply_markup=markup
+            )
+            return edited if isinstance(edited, Message) else None
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return None
+            log.info("edit refused (%s); sending the screen as a new message", exc.message)
+        except TELEGRAM_FAILURES as exc:
+            log.warning("edit failed (%s: %s); sending the screen as a new message",
+                        type(exc).__name__, exc)
+    return await message.answer(text, reply_markup=markup)
+
+
 def _tapped(query: CallbackQuery) -> Message | None:
     message = query.message
     return None if message is None or isinstance(message, InaccessibleMessage) else message

@@ -238,6 +238,10 @@ class OrderAction:
             tarif=view.tarif,
             status=status,
             expires_at=expires_at,
+            service=view.service,
+            operator=view.operator,
+            rotation=view.rotation,
+            protocol=view.protocol,
         )
 
 

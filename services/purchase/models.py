@@ -42,6 +42,11 @@ PROXY_TYPES: tuple[str, ...] = tuple(FLOWS)
 STEPS: tuple[str, ...] = tuple(Step)
 
 QUANTITY_PRESETS: tuple[int, ...] = (1, 5, 10, 25, 50, 100)
+# The quantity the period and quantity screens price their buttons at (one calc per screen,
+# the same request on both, so the second finds the first's answer in the price book). Not 1:
+# an answer at 10 shows whether the total is the unit price times the quantity, which the
+# preset totals rely on.
+PROBE_QUANTITY = 10
 MIN_QUANTITY = 1
 # The API documents only "min 1"; a four-digit bound catches typos such as 10000.
 MAX_QUANTITY = 1000
@@ -266,6 +271,8 @@ class QuoteView:
     tarif: str | None = None
     traffic: Decimal | None = None
     coupon: str | None = None
+    # What the coupon took off: the API's price without it minus its price with it.
+    discount: Decimal | None = None
 
     @property
     def balance_after(self) -> Decimal | None:
@@ -305,6 +312,7 @@ class QuoteView:
             tarif=data.get("tarif"),
             traffic=_dec(data.get("traffic")),
             coupon=data.get("coupon"),
+            discount=_dec(data.get("discount")),
         )
 
 
@@ -322,6 +330,10 @@ class Receipt:
     tarif: str | None = None
     status: str | None = None
     expires_at: datetime | None = None
+    service: str | None = None
+    operator: str | None = None
+    rotation: str | None = None
+    protocol: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -346,6 +358,10 @@ class Receipt:
             tarif=data.get("tarif"),
             status=data.get("status"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            service=data.get("service"),
+            operator=data.get("operator"),
+            rotation=data.get("rotation"),
+            protocol=data.get("protocol"),
         )
 
 
@@ -363,6 +379,11 @@ class WizardStep:
     quote: QuoteView | None = None
     notice: Notice | None = None
     detail: str = ""
+    # The API's prices for this step's choices, by the value a button sends: the price per
+    # proxy of a period, the total of a quantity preset, the total of a traffic package.
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    # The price per proxy (per GB for packages) the step's text names, when one is known.
+    unit_price: Decimal | None = None
 
 
 def parse_quantity(text: str) -> int | None:

@@ -17,9 +17,19 @@ from dataclasses import replace
 from decimal import Decimal
 
 from core.clock import Clock
-from proxy_api import Country, Quote, Reference, ValidationError
+from proxy_api import (
+    Country,
+    OrderRequest,
+    ProxyApi,
+    ProxyApiError,
+    Quote,
+    Reference,
+    ValidationError,
+)
 from services.account import AccountService
+from services.catalogue import CATALOGUE
 from services.errors import StaleAction
+from services.prices import PriceBook
 from services.purchase.models import (
     _COUPON_SHAPE,
     COUNTRY,
@@ -30,9 +40,11 @@ from services.purchase.models import (
     OPERATION_KIND,
     OPERATOR,
     PERIOD,
+    PROBE_QUANTITY,
     PROTOCOL,
     PROTOCOLS,
     QUANTITY,
+    QUANTITY_PRESETS,
     QUOTE,
     ROTATION,
     SERVICE,
@@ -67,21 +79,24 @@ class PurchaseService:
         accounts: AccountService,
         repos: Repositories,
         clock: Clock,
+        prices: PriceBook,
         country_names: CountryNames = api_names,
     ) -> None:
-        """``country_names``: what a typed search matches a country against (the Telegram
+        """``prices``: the API's recent answers, for prices on the choice buttons.
+        ``country_names``: what a typed search matches a country against (the Telegram
         side passes the names in the user's language and English: views/names.py)."""
         self._accounts = accounts
         self._repos = repos
         self._clock = clock
+        self._prices = prices
         self._country_names = country_names
 
     # -- wizard navigation --------------------------------------------------------------
 
     async def start(self, chat_id: int) -> WizardStep:
-        await self._accounts.api_for(chat_id)  # not linked: say so before the first step
+        api = await self._accounts.api_for(chat_id)  # not linked: say so before the first step
         await self._ensure_resolved(chat_id)
-        return WizardStep(Wizard())
+        return WizardStep(Wizard(), prices=self._type_prices(api))
 
     async def show(self, chat_id: int, wizard: Wizard, notice: Notice | None = None) -> WizardStep:
         """The current step again (after a restart, a stale tap or stray text)."""
@@ -288,9 +303,18 @@ class PurchaseService:
             quote = QuoteView.from_dict(op.request["view"])
             return WizardStep(wizard, quote=quote, notice=notice, detail=detail)
         if step == TYPE or wizard.sel.type is None:
-            return WizardStep(replace(wizard, step=TYPE), notice=notice, detail=detail)
+            prices = self._type_prices(await self._accounts.api_for(chat_id))
+            return WizardStep(
+                replace(wizard, step=TYPE), notice=notice, detail=detail, prices=prices
+            )
         if reference is None:
             reference = await self._reference(chat_id, wizard.sel.type)
+        if step in (PERIOD, QUANTITY, TARIF):
+            prices, unit = await self._choice_prices(chat_id, wizard, reference)
+            return WizardStep(
+                wizard, reference=reference, notice=notice, detail=detail,
+                prices=prices, unit_price=unit,
+            )
         if step != COUNTRY:
             return WizardStep(wizard, reference=reference, notice=notice, detail=detail)
         found = self._search(reference, wizard.search)
@@ -301,6 +325,76 @@ class PurchaseService:
             notice=notice,
             detail=detail,
         )
+
+    def _type_prices(self, api: ProxyApi) -> dict[str, Decimal]:
+        """The lowest price per proxy the book holds for each type (no call: a type the user
+        has not priced within the book's TTL shows none). Not for traffic packages, whose
+        unit is a GB."""
+        found: dict[str, Decimal] = {}
+        for kind in CATALOGUE:
+            if kind.traffic_package:
+                continue
+            lowest = self._prices.lowest_unit_price(api, kind.type.value)
+            if lowest is not None:
+                found[kind.type.value] = lowest
+        return found
+
+    async def _choice_prices(
+        self, chat_id: int, wizard: Wizard, reference: Reference
+    ) -> tuple[dict[str, Decimal], Decimal | None]:
+        """Prices for the buttons of the period, quantity or package step, by button value,
+        and the price per unit the step's text names.
+
+        At most one calc per screen, through the price book (so showing the screen again
+        within its TTL asks nothing): periods show the price per proxy of the chosen or
+        first period, and of any other the book already holds; quantity presets show
+        totals when the API's own answer is the unit price times the quantity; packages
+        show their total (a recent calc, else the reference's price per GB times the
+        package's traffic) and asks nothing. A price the API does not give is left out.
+        """
+        sel = wizard.sel
+        api = await self._accounts.api_for(chat_id)
+        if wizard.step == TARIF:
+            totals: dict[str, Decimal] = {}
+            for tarif in reference.tarifs:
+                request = Selection(type=sel.type, tarif_id=tarif.id).to_request()
+                cached = self._prices.cached(api, request)
+                if cached is not None:
+                    totals[str(tarif.id)] = cached.price
+                elif tarif.price is not None and tarif.traffic is not None:
+                    totals[str(tarif.id)] = tarif.price * tarif.traffic
+            return totals, None
+        periods = [p.id for p in reference.periods]
+        if wizard.step == PERIOD:
+            asked = sel.period_id if sel.period_id in periods else (periods or [None])[0]
+        else:
+            asked = sel.period_id
+        if asked is None:
+            return {}, None
+        probes = {pid: _probe(sel, pid) for pid in periods}
+        probe = probes.get(asked) or _probe(sel, asked)
+        if probe is None:
+            return {}, None
+        try:
+            answer = await self._prices.quote(api, probe)
+        except ProxyApiError as exc:
+            # The step works without prices; the quote asks again.
+            log.info("chat %s: no price for the %s step: %s", chat_id, wizard.step, exc.code)
+            return {}, None
+        unit = answer.unit_price
+        if wizard.step == QUANTITY:
+            if unit is None or not _linear(answer):
+                return {}, unit
+            shown = {*QUANTITY_PRESETS, *([sel.quantity] if sel.quantity else [])}
+            return {str(n): unit * n for n in sorted(shown)}, unit
+        units: dict[str, Decimal] = {}
+        for pid, request in probes.items():
+            quote = answer if pid == asked else (
+                self._prices.cached(api, request) if request is not None else None
+            )
+            if quote is not None and quote.unit_price is not None:
+                units[str(pid)] = quote.unit_price
+        return units, None
 
     async def _quote(
         self, chat_id: int, user_id: int | None, wizard: Wizard
@@ -316,19 +410,28 @@ class PurchaseService:
         # placed would be a second order (and superseding only touches pending ones).
         await self._ensure_resolved(chat_id)
         request = sel.to_request()
-        # The reference (cached), the price and the balance are independent reads: the
+        # With a coupon, the price without it too (the book has it from the quote before),
+        # so the quote can say what the coupon took off.
+        base = self._base_price(api, replace(sel, coupon=None).to_request()) if sel.coupon else (
+            _nothing()
+        )
+        # The reference (cached), the prices and the balance are independent reads: the
         # quote waits for the slowest of them, not for their sum.
         results = await asyncio.gather(
-            api.get_reference(sel.type), api.calc_order(request), api.get_account(),
+            api.get_reference(sel.type), api.calc_order(request), api.get_account(), base,
             return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        reference, quote, account = results
+        reference, quote, account, without = results
+        # What the user confirms is this fresh answer; the book keeps it for the labels.
+        self._prices.remember(api, request, quote)
         balance = account.balance
         op_id = uuid.uuid4().hex
         view = _view(op_id, sel, reference, quote, balance)
+        if without is not None and without.price > quote.price:
+            view = replace(view, discount=without.price - quote.price)
         stored_wizard = replace(wizard, step=QUOTE, op_id=op_id, search="")
         await self._repos.operations.create(
             op_id,
@@ -347,11 +450,48 @@ class PurchaseService:
             await self._supersede(chat_id, wizard.op_id)
         return WizardStep(stored_wizard, quote=view)
 
+    async def _base_price(self, api: ProxyApi, request: OrderRequest) -> Quote | None:
+        """The price without the coupon, or None when the API does not tell it now (the
+        quote is then shown without a discount line, never with a guessed one)."""
+        try:
+            return await self._prices.quote(api, request)
+        except ProxyApiError as exc:
+            log.info("no price without the coupon: %s", exc.code)
+            return None
+
     async def _supersede(self, chat_id: int, op_id: str) -> None:
         """An old quote's Confirm must not buy once the selection changed."""
         old = await self._repos.operations.get(op_id)
         if old is not None and old.chat_id == chat_id:
             await self._repos.operations.fail_pending(op_id, {"failure": "superseded"})
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _probe(sel: Selection, period_id: int) -> OrderRequest | None:
+    """The calc a period or quantity screen prices its buttons with: the choices so far,
+    ``period_id``, ``PROBE_QUANTITY`` proxies, no coupon. None while a choice it needs is
+    missing."""
+    probe = replace(sel, period_id=period_id, quantity=PROBE_QUANTITY, coupon=None)
+    if probe.type is None or probe.missing_step() is not None:
+        return None
+    return probe.to_request()
+
+
+def _linear(answer: Quote) -> bool:
+    """The answer's total is its unit price times its quantity, to the cent.
+
+    The spec defines ``unitPrice`` as the price per unit and documents no volume pricing;
+    an answer at ``PROBE_QUANTITY`` that agrees is the evidence the presets' totals
+    (n × unit price) rest on. One that does not (a volume discount) leaves the presets
+    without totals and only the unit price in the text. Whatever a preset says, the quote
+    prices the chosen quantity afresh before anything is bought.
+    """
+    if answer.unit_price is None or answer.quantity is None:
+        return False
+    return answer.price == answer.unit_price * answer.quantity
 
 
 def _view(
