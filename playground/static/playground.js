@@ -235,10 +235,13 @@ panel("panel-fault", "/api/panel/fault", { endpoint: "POST /orders", kind: "upst
   "The next order will fail upstream");
 $("panel-reset").addEventListener("click", async () => {
   $("panel-status").textContent = "Resetting…";
-  await post("/api/reset", {});
-  seenAnswers = null;
-  await loadInfo();
-  $("panel-status").textContent = "Started over";
+  try {
+    await post("/api/reset", {});
+  } catch (err) {
+    $("panel-status").textContent = String(err.message);
+    return;
+  }
+  location.reload();  // the fresh world, from the top
 });
 
 for (const b of document.querySelectorAll(".views button")) {
@@ -247,3 +250,5 @@ for (const b of document.querySelectorAll(".views button")) {
 loadInfo();
 const events = new EventSource("/api/events");
 events.addEventListener("change", () => refresh().catch(() => {}));
+// Someone reset the playground (maybe in another tab): show the fresh world.
+events.addEventListener("reset", () => location.reload());
