@@ -309,7 +309,39 @@ class Playground:
             for c in self.tg.callback_queries.values()
             if c.answer is not None and c.answer.text and c.chat_id == chat_id
         ]
-        return {"messages": messages, "reply_keyboard": reply_keyboard, "answers": answers}
+        return {
+            "messages": messages,
+            "reply_keyboard": reply_keyboard,
+            "answers": answers,
+            "reply_to": self.force_reply_target(view),
+        }
+
+    def force_reply_target(self, view: str = "private") -> int | None:
+        """The bot's prompt a message typed now answers, as a Telegram app does on ForceReply.
+
+        The newest bot message with ForceReply since the person last wrote; a selective one
+        only for whom it mentions or replies to. In a group with privacy mode this reply is
+        the only way a typed answer (a quantity, a country search) reaches the bot.
+        """
+        assert self.tg is not None
+        user_id = MEMBER_USER_ID if view == "group-member" else DEMO_USER_ID
+        record = self.tg.chats.get(DEMO_USER_ID if view == "private" else DEMO_GROUP_ID)
+        if record is None:
+            return None
+        for message_id in sorted(record.messages, reverse=True):
+            snap = record.messages[message_id]
+            meta = record.meta.get(message_id)
+            if meta is None or not meta.from_bot:
+                if (snap.get("from") or {}).get("id") == user_id:
+                    return None  # they wrote since: the prompt was answered or passed over
+                continue
+            markup = meta.reply_markup or {}
+            if not markup.get("force_reply"):
+                continue
+            if markup.get("selective") and not _addresses(snap, user_id):
+                continue
+            return message_id
+        return None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -396,7 +428,9 @@ class Playground:
         text = str(body.get("text", "")).strip()
         if not text:
             raise web.HTTPBadRequest(text="empty message")
-        await self._chat(str(body.get("view", "private"))).send(text)
+        view = str(body.get("view", "private"))
+        chat = self._chat(view)
+        await chat.send(text, reply_to=self.force_reply_target(view))
         return web.json_response({"ok": True})
 
     async def _click(self, request: web.Request) -> web.Response:
@@ -475,3 +509,15 @@ class Playground:
     async def _reset(self, request: web.Request) -> web.Response:
         await self.reset()
         return web.json_response({"ok": True})
+
+
+def _addresses(message: dict[str, Any], user_id: int) -> bool:
+    """Does a selective ForceReply apply to `user_id`: mentioned, or replied to?"""
+    replied = (message.get("reply_to_message") or {}).get("from") or {}
+    if replied.get("id") == user_id:
+        return True
+    entities = message.get("entities") or message.get("caption_entities") or []
+    return any(
+        e.get("type") == "text_mention" and (e.get("user") or {}).get("id") == user_id
+        for e in entities
+    )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from playground.app import STATE_FILE, Playground
+from playground.app import DEMO_GROUP_ID, STATE_FILE, Playground
 from playground.emulator import FakeTelegram
 from playground.emulator import snapshot as tg_snapshot
 from sandbox import snapshot as sandbox_snapshot
@@ -322,3 +322,59 @@ def test_emulator_snapshot_round_trip_and_refusals() -> None:
         with pytest.raises(tg_snapshot.SnapshotError):
             tg_snapshot.restore(fresh, bad)
         assert not fresh.chats and not fresh.users  # nothing half-restored
+
+
+async def test_typing_answers_the_bots_force_reply_prompt_in_the_group(
+    playground: Playground,
+) -> None:
+    """Privacy mode gives the bot only replies to it: the page replies as a Telegram app."""
+    pg = playground
+    assert pg.tg is not None
+    async with httpx.AsyncClient(base_url=pg.url) as client:
+        key = (await client.get("/api/info")).json()["api_key"]
+        await client.post("/api/send", json={"text": "/start"})
+        await wait_chat(client, pg, shows("API key"))
+        await client.post("/api/send", json={"text": key})
+        await wait_chat(client, pg, shows("Key linked"))
+        # The owner links the team's key through the page's deep link.
+        await client.post("/api/send", json={"text": "/link", "view": "group-admin"})
+        urls = await pg.tg.wait_for(
+            lambda: [b["url"] for m in pg.chat_json("group-admin")["messages"]
+                     for row in m["buttons"] for b in row if b.get("url")],
+            timeout=10, failure=lambda: str(pg.chat_json("group-admin")),
+        )
+        opened = await client.post("/api/open-link", json={"url": urls[-1], "view": "group-admin"})
+        assert opened.json() == {"ok": True, "view": "private"}
+        await wait_chat(client, pg, shows("Link a 1001Proxy key"))
+        await tap(client, pg, "Use my linked key", "is now linked to")
+
+        await client.post("/api/send", json={"text": "/buy", "view": "group-member"})
+
+        def member_buttons() -> list[str]:
+            return [b.get("callback_data", "") for m in pg.chat_json("group-member")["messages"]
+                    for row in m["buttons"] for b in row]
+
+        await pg.tg.wait_for(lambda: "b:set:type:ipv4" in member_buttons(), timeout=10,
+                             failure=lambda: str(pg.chat_json("group-member")))
+        (wizard,) = [m["id"] for m in pg.chat_json("group-member")["messages"]
+                     if any(b.get("callback_data") == "b:set:type:ipv4"
+                            for row in m["buttons"] for b in row)]
+        pg.clock.advance(timedelta(seconds=1))
+        await client.post("/api/click", json={
+            "view": "group-member", "message_id": wizard, "data": "b:set:type:ipv4"})
+        prompt = await pg.tg.wait_for(
+            lambda: pg.chat_json("group-member")["reply_to"], timeout=10,
+            failure=lambda: str(pg.chat_json("group-member")),
+        )
+        # Only Mila was asked: the owner typing now would not answer it.
+        assert pg.chat_json("group-admin")["reply_to"] is None
+        pg.clock.advance(timedelta(seconds=1))
+        await client.post("/api/send", json={"text": "Swi", "view": "group-member"})
+        await pg.tg.wait_for(
+            lambda: "b:set:country:18" in member_buttons()
+            and pg.chat_json("group-member")["reply_to"] != prompt,
+            timeout=10, failure=lambda: str(pg.chat_json("group-member")),
+        )
+        (typed,) = [m for m in pg.tg.chats[DEMO_GROUP_ID].messages.values()
+                    if m.get("text") == "Swi"]
+        assert typed["reply_to_message"]["message_id"] == prompt

@@ -189,6 +189,9 @@ async function refresh() {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...state.messages.map(renderMessage));
   renderReplyKeyboard(state.reply_keyboard);
+  // A ForceReply prompt: what is typed now answers it (the server sends it as a reply).
+  $("text").placeholder = state.reply_to ? "Reply to the bot" : "Message";
+  $("composer").dataset.replyTo = state.reply_to ? String(state.reply_to) : "";
   // New messages scroll into view, as in a chat app; edits keep the reader's place.
   if (atBottom || state.messages.length !== shownCount) list.scrollTop = list.scrollHeight;
   shownCount = state.messages.length;
