@@ -113,6 +113,7 @@ function renderMessage(m) {
           if (/^(https?:\/\/)?(t\.me|telegram\.me)\//i.test(b.url)) {
             // A link to the bot (a group invitation) opens its private chat here.
             el.href = "#";
+            el.dataset.url = b.url;
             el.addEventListener("click", (event) => { event.preventDefault(); openLink(b.url); });
           } else if (/^https?:\/\//i.test(b.url)) {
             el.href = b.url; el.target = "_blank"; el.rel = "noopener";
@@ -209,12 +210,15 @@ async function send(text) {
 
 function panel(id, path, body, done) {
   $(id).addEventListener("click", async () => {
-    $("panel-status").textContent = "…";
+    const status = $("panel-status");
+    status.textContent = "…";
+    status.dataset.done = "";  // which action finished, for the browser test
     try {
       await post(path, body);
-      $("panel-status").textContent = done;
+      status.textContent = done;
+      status.dataset.done = id;
     } catch (err) {
-      $("panel-status").textContent = String(err.message);
+      status.textContent = String(err.message);
     }
   });
 }
