@@ -353,3 +353,15 @@ def test_the_whole_storefront_in_a_browser(browser: webdriver.Chrome, tmp_path: 
         assert PLACED_FOR.search(approved) and "$24.00" in approved
         shot(browser, "group-approved")
         assert pg.sandbox is not None and len(pg.sandbox.state.orders) == 2
+
+        # Reset starts over: the page reloads into a fresh world with a new demo key.
+        browser.find_element(By.ID, "panel-reset").click()
+        fresh = until(
+            browser,
+            lambda d: (d.find_element(By.ID, "api-key").text or key) != key
+            and d.find_element(By.ID, "api-key").text,
+            "the page did not start over",
+        )
+        assert fresh.startswith("pk_") and not bubbles(browser)
+        say(browser, "/start")
+        wait_text(browser, WELCOME)
