@@ -32,6 +32,7 @@ from cryptography.fernet import Fernet
 from bot.app import App, build_app
 from bot.settings import load_settings
 from core.clock import OffsetClock
+from core.files import create_private_file, make_private_dir
 from playground.emulator import FakeTelegram
 from playground.emulator import snapshot as tg_snapshot
 from sandbox import snapshot as sandbox_snapshot
@@ -90,7 +91,7 @@ class Playground:
         self.url = f"http://{self.host}:{port}"
 
     async def _start_backends(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.data_dir)
         state = SandboxState(clock=self.clock.now)
         self.tg = FakeTelegram(bot_username="proxy_shop_demo_bot", bot_first_name="Proxy Shop")
         self.resumed = self._restore(state, self.tg)
@@ -104,7 +105,8 @@ class Playground:
         await self.sandbox.start()
         await self.tg.start()
         key_file = self.data_dir / "encryption.key"
-        if not key_file.exists():
+        # Owner-only, as the bot's own key file; empty only if a first run died right here.
+        if create_private_file(key_file) or not key_file.read_text().strip():
             key_file.write_text(Fernet.generate_key().decode())
         settings = load_settings(
             BOT_TOKEN=self.tg.token,
@@ -166,7 +168,7 @@ class Playground:
 
     def _wipe(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.data_dir)
         self.clock.offset = timedelta()
 
     def _snapshot_text(self) -> str:

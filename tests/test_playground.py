@@ -197,6 +197,9 @@ async def test_a_second_run_continues_where_the_first_stopped(tmp_path: Path) ->
         assert balance == Decimal("76.00")  # 100 - 10 x $2.40
     finally:
         await first.stop()
+    # The state holds the demo key: only its owner may read it.
+    for name in (STATE_FILE, "encryption.key", "bot.sqlite3", "."):
+        assert (folder / name).stat().st_mode & 0o077 == 0, name
 
     second = Playground(data_dir=folder, port=0)
     await second.start()
