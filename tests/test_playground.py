@@ -258,8 +258,15 @@ async def test_reset_starts_over_for_good(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"{\"version\": 1, \"sand", b'{"version": 99}', b"\xff\xfe", b"[]"],
-    ids=["truncated", "unknown-version", "not-utf8", "not-an-object"],
+    [
+        b"{\"version\": 1, \"sand",
+        b'{"version": 99}',
+        b"\xff\xfe",
+        b"[]",
+        b'{"version": 1, "demo_key": "pk_x", "clock_offset": 0, "sandbox": {"version": 1},'
+        b' "telegram": {"version": 1}}',
+    ],
+    ids=["truncated", "unknown-version", "not-utf8", "not-an-object", "broken-parts"],
 )
 async def test_an_unreadable_state_starts_fresh_with_one_log_line(
     tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
