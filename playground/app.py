@@ -241,8 +241,8 @@ class Playground:
         if save and self.tg is not None and self.sandbox is not None:
             try:
                 self._save()
-            except OSError as exc:
-                logger.warning("could not save the playground state: %s", exc)
+            except Exception:  # stopping goes on: the last debounced save is on disk
+                logger.exception("could not save the playground state")
         if self.tg is not None:
             await self.tg.stop()
         if self.sandbox is not None:
