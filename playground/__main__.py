@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -31,10 +30,7 @@ async def _serve() -> None:
 
     port = int(os.environ.get("PLAYGROUND_PORT", "8080"))
     data_dir = Path(os.environ.get("PLAYGROUND_DATA", "data/playground"))
-    # The sandbox and the emulator keep their state in memory only (not yet persisted), so a
-    # bot database left from an earlier run would point at orders and messages that no longer
-    # exist: every run starts over until that state is saved too.
-    shutil.rmtree(data_dir, ignore_errors=True)
+    # The state of the last run in data_dir is continued (Reset in the page starts over).
     playground = Playground(data_dir=data_dir, port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -49,6 +45,9 @@ async def _serve() -> None:
                 "No BOT_TOKEN set: starting the playground (sandbox API + Telegram emulator).",
                 f"  open      : {playground.url}",
                 f"  demo key  : {playground.account.api_key}",
+                f"  state     : {data_dir}/ "
+                + ("(continued; Reset in the page starts over)" if playground.resumed
+                   else "(new)"),
                 "Set BOT_TOKEN (see .env.example) to run the real bot. Ctrl-C stops.",
             ]
         ),

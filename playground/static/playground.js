@@ -113,6 +113,7 @@ function renderMessage(m) {
           if (/^(https?:\/\/)?(t\.me|telegram\.me)\//i.test(b.url)) {
             // A link to the bot (a group invitation) opens its private chat here.
             el.href = "#";
+            el.dataset.url = b.url;
             el.addEventListener("click", (event) => { event.preventDefault(); openLink(b.url); });
           } else if (/^https?:\/\//i.test(b.url)) {
             el.href = b.url; el.target = "_blank"; el.rel = "noopener";
@@ -189,6 +190,9 @@ async function refresh() {
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...state.messages.map(renderMessage));
   renderReplyKeyboard(state.reply_keyboard);
+  // A ForceReply prompt: what is typed now answers it (the server sends it as a reply).
+  $("text").placeholder = state.reply_to ? "Reply to the bot" : "Message";
+  $("composer").dataset.replyTo = state.reply_to ? String(state.reply_to) : "";
   // New messages scroll into view, as in a chat app; edits keep the reader's place.
   if (atBottom || state.messages.length !== shownCount) list.scrollTop = list.scrollHeight;
   shownCount = state.messages.length;
@@ -206,12 +210,15 @@ async function send(text) {
 
 function panel(id, path, body, done) {
   $(id).addEventListener("click", async () => {
-    $("panel-status").textContent = "…";
+    const status = $("panel-status");
+    status.textContent = "…";
+    status.dataset.done = "";  // which action finished, for the browser test
     try {
       await post(path, body);
-      $("panel-status").textContent = done;
+      status.textContent = done;
+      status.dataset.done = id;
     } catch (err) {
-      $("panel-status").textContent = String(err.message);
+      status.textContent = String(err.message);
     }
   });
 }
@@ -235,10 +242,13 @@ panel("panel-fault", "/api/panel/fault", { endpoint: "POST /orders", kind: "upst
   "The next order will fail upstream");
 $("panel-reset").addEventListener("click", async () => {
   $("panel-status").textContent = "Resetting…";
-  await post("/api/reset", {});
-  seenAnswers = null;
-  await loadInfo();
-  $("panel-status").textContent = "Started over";
+  try {
+    await post("/api/reset", {});
+  } catch (err) {
+    $("panel-status").textContent = String(err.message);
+    return;
+  }
+  location.reload();  // the fresh world, from the top
 });
 
 for (const b of document.querySelectorAll(".views button")) {
@@ -247,3 +257,5 @@ for (const b of document.querySelectorAll(".views button")) {
 loadInfo();
 const events = new EventSource("/api/events");
 events.addEventListener("change", () => refresh().catch(() => {}));
+// Someone reset the playground (maybe in another tab): show the fresh world.
+events.addEventListener("reset", () => location.reload());
