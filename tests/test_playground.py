@@ -78,7 +78,7 @@ async def link_and_buy(client: httpx.AsyncClient, pg: Playground) -> dict:
     await tap(client, pg, "IPv4", "Choose a country")
     await tap(client, pg, "United States", "For how long")
     await tap(client, pg, "1 month", "How many proxies")
-    await tap(client, pg, "10", "Your order")
+    await tap(client, pg, "10 · $24.00", "Your order")  # a preset shows its total
     return await tap(client, pg, "Confirm", "Order placed")
 
 
