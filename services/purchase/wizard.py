@@ -316,17 +316,19 @@ class PurchaseService:
         # placed would be a second order (and superseding only touches pending ones).
         await self._ensure_resolved(chat_id)
         request = sel.to_request()
-        # The reference (cached), the price and the balance are independent reads: the
-        # quote waits for the slowest of them, not for their sum.
+        # The reference (cached) and the price are independent reads: the quote waits for
+        # the slower of them, not for their sum.
         results = await asyncio.gather(
-            api.get_reference(sel.type), api.calc_order(request), api.get_account(),
-            return_exceptions=True,
+            api.get_reference(sel.type), api.calc_order(request), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        reference, quote, account = results
-        balance = account.balance
+        reference, quote = results
+        # No balance read for a quote: a short balance is refused by POST /orders (402, with
+        # the real figures, nothing charged). One the API gave within a minute still decides
+        # Confirm or Top up here.
+        balance = self._accounts.recent_balance(api)
         op_id = uuid.uuid4().hex
         view = _view(op_id, sel, reference, quote, balance)
         stored_wizard = replace(wizard, step=QUOTE, op_id=op_id, search="")
@@ -355,7 +357,7 @@ class PurchaseService:
 
 
 def _view(
-    op_id: str, sel: Selection, reference: Reference, quote: Quote, balance: Decimal
+    op_id: str, sel: Selection, reference: Reference, quote: Quote, balance: Decimal | None
 ) -> QuoteView:
     country = reference.country(sel.country_id) if sel.country_id is not None else None
     period = reference.period(sel.period_id) if sel.period_id is not None else None
