@@ -132,6 +132,20 @@ class SendWindow:
             return None
         return max(0.0, min(moments) - now)
 
+    def next_unblock(self, now: float) -> float | None:
+        """Seconds until a chat the sender itself sent to may be sent to again; None if none
+        is held (more room in the second alone brings nothing when room was left over)."""
+        self._prune(now)
+        moments = [end + self._limits.chat_interval for end in self._last.values()]
+        moments += [
+            ends[0] + self._limits.group_window
+            for ends in self._groups.values()
+            if len(ends) >= self._limits.group_per_minute
+        ]
+        if not moments:
+            return None
+        return max(0.0, min(moments) - now)
+
     def begin(self, chat_id: int) -> None:
         self._in_flight += 1
         self._busy.add(chat_id)
@@ -266,6 +280,8 @@ class OutboxSender:
         # when Telegram is down for one message it is down for all of them.
         self._failures_in_a_row = 0
         self._paused_until = 0.0
+        # The last claim found less than it had room for, and nothing was queued since.
+        self._drained = False
         # (kind, outcome) of each send for the metrics: sent, deferred, failed, dropped.
         self.on_outcome: Callable[[str, str], None] | None = None
 
@@ -282,6 +298,7 @@ class OutboxSender:
 
     def wake(self) -> None:
         """Something was queued (or time moved): look at the outbox now."""
+        self._drained = False
         self._wake.set()
 
     def other_sends(self) -> OtherSends:
@@ -339,9 +356,21 @@ class OutboxSender:
             for entry in claimed:
                 self._launch(entry)
             if len(claimed) == room:
+                self._drained = False
                 return 0.0  # maybe more is due: look again at once
-        # Nothing more now: until the window moves, a send ends, a wake(), or the next poll.
-        change = self._window.next_change(self._clock.monotonic())
+            # Room was left over: only a held-back chat coming free (or a wake(), a send
+            # ending, the next poll) can bring more. Waking each time a handler's reply
+            # left the window was a claim query per reply, for nothing.
+            self._drained = True
+            change = self._window.next_unblock(self._clock.monotonic())
+        elif self._drained:
+            # No room, but nothing was due at the last look and nothing was queued since:
+            # handlers' replies filling the second change nothing for the outbox. (It woke
+            # each time one of them left the window: hundreds of times a second under load.)
+            change = self._window.next_unblock(self._clock.monotonic())
+        else:
+            # Nothing more now: until the window moves, a send ends, a wake(), or the poll.
+            change = self._window.next_change(self._clock.monotonic())
         return self._poll if change is None else min(self._poll, change)
 
     async def _idle(self, seconds: float) -> None:

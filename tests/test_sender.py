@@ -84,3 +84,16 @@ def test_only_a_claim_about_to_run_out_is_renewed_before_the_send() -> None:
     assert not sender._fresh(entry(timedelta(seconds=29)))
     assert not sender._fresh(entry(None))
     assert not sender._fresh(entry(timedelta(seconds=-1)))
+
+
+def test_only_the_sender_s_own_chats_make_it_look_again_when_room_was_left() -> None:
+    window = SendWindow(SendLimits(per_second=30))
+    # A handler's reply: it takes a place in the second, but blocks no chat of the outbox.
+    window.begin_other()
+    window.end_other(0.0)
+    assert window.next_change(0.5) == pytest.approx(0.5)
+    assert window.next_unblock(0.5) is None
+    window.begin(7)
+    window.end(7, 0.2)
+    assert window.next_unblock(0.5) == pytest.approx(0.7)  # chat 7 may get the next at 1.2
+    assert window.next_unblock(1.3) is None
