@@ -44,7 +44,7 @@ from handlers import build_root_router
 from handlers.errors import track_handlers
 from handlers.group_admins import GroupAdmins
 from handlers.policies import enforce_policies
-from proxy_api import ProxyApiClient, build_http_client
+from proxy_api import Order, ProxyApiClient, build_http_client
 from services.account import AccountService
 from services.dashboard import DashboardService
 from services.deposit_watch import DepositWatch
@@ -312,7 +312,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
-    accounts = AccountService(api_client, repos, vault)
+    accounts = AccountService(api_client, repos, vault, clock)
     # Whose claims are whose: a new id per process, so start-up knows the old ones are dead.
     runner = PaidActionRunner(accounts, repos, clock, owner=uuid.uuid4().hex)
     runner.register(OrderAction(repos, clock))
@@ -443,6 +443,14 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         await reminder_job.reschedule()
 
     runner.after_done(replan_after_paid_action)
+
+    async def replan_read_order(chat_id: int, order: Order) -> None:
+        # An order opened or listed whose status or expiry the local copy did not know (a
+        # purchase's receipt does not read it back): its reminders now, not at the next sync.
+        await reminders.plan_order(chat_id, order)
+        await reminder_job.reschedule()
+
+    orders.on_order_changed = replan_read_order
 
     async def count_paid_action(op: Operation) -> None:
         metrics.paid_action_done(op.kind)

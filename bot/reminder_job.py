@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 JOB_ID = "reminders-next"
 # The safety net between planned runs (a reminder planned meanwhile waits at most this).
 SAFETY_INTERVAL = timedelta(minutes=1)
-# Chats whose reminders are built at the same time (each waits on its own key's API reads).
-PARALLEL_CHATS = 16
+# Chats whose reminders are built at the same time (each waits on its own key's API reads,
+# its periods' prices side by side: up to 8 x 5 requests, within the HTTP pool's 50).
+PARALLEL_CHATS = 8
 
 
 class ReminderJob:

@@ -68,6 +68,8 @@ ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove |
 
 # The shortest wait worth sleeping for; anything less is "go on now".
 _MIN_WAIT = 0.01
+# A claim with this much more than a request's timeout left is sent without renewing it.
+_LEASE_MARGIN = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,20 @@ class SendWindow:
         self._prune(now)
         moments = [self._recent[0] + 1.0] if self._recent else []
         moments += [end + self._limits.chat_interval for end in self._last.values()]
+        moments += [
+            ends[0] + self._limits.group_window
+            for ends in self._groups.values()
+            if len(ends) >= self._limits.group_per_minute
+        ]
+        if not moments:
+            return None
+        return max(0.0, min(moments) - now)
+
+    def next_unblock(self, now: float) -> float | None:
+        """Seconds until a chat the sender itself sent to may be sent to again; None if none
+        is held (more room in the second alone brings nothing when room was left over)."""
+        self._prune(now)
+        moments = [end + self._limits.chat_interval for end in self._last.values()]
         moments += [
             ends[0] + self._limits.group_window
             for ends in self._groups.values()
@@ -264,6 +280,8 @@ class OutboxSender:
         # when Telegram is down for one message it is down for all of them.
         self._failures_in_a_row = 0
         self._paused_until = 0.0
+        # The last claim found less than it had room for, and nothing was queued since.
+        self._drained = False
         # (kind, outcome) of each send for the metrics: sent, deferred, failed, dropped.
         self.on_outcome: Callable[[str, str], None] | None = None
 
@@ -280,6 +298,7 @@ class OutboxSender:
 
     def wake(self) -> None:
         """Something was queued (or time moved): look at the outbox now."""
+        self._drained = False
         self._wake.set()
 
     def other_sends(self) -> OtherSends:
@@ -337,9 +356,21 @@ class OutboxSender:
             for entry in claimed:
                 self._launch(entry)
             if len(claimed) == room:
+                self._drained = False
                 return 0.0  # maybe more is due: look again at once
-        # Nothing more now: until the window moves, a send ends, a wake(), or the next poll.
-        change = self._window.next_change(self._clock.monotonic())
+            # Room was left over: only a held-back chat coming free (or a wake(), a send
+            # ending, the next poll) can bring more. Waking each time a handler's reply
+            # left the window was a claim query per reply, for nothing.
+            self._drained = True
+            change = self._window.next_unblock(self._clock.monotonic())
+        elif self._drained:
+            # No room, but nothing was due at the last look and nothing was queued since:
+            # handlers' replies filling the second change nothing for the outbox. (It woke
+            # each time one of them left the window: hundreds of times a second under load.)
+            change = self._window.next_unblock(self._clock.monotonic())
+        else:
+            # Nothing more now: until the window moves, a send ends, a wake(), or the poll.
+            change = self._window.next_change(self._clock.monotonic())
         return self._poll if change is None else min(self._poll, change)
 
     async def _idle(self, seconds: float) -> None:
@@ -377,8 +408,22 @@ class OutboxSender:
             if not ended:  # never sent (claim lost, unreadable markup) or failed before
                 self._window.end(entry.chat_id, self._clock.monotonic())
 
+    def _fresh(self, entry: OutboxEntry) -> bool:
+        """Claimed a moment ago: the send ends (or times out) well within the lease.
+
+        Renewing such a claim before the send was a database write inside the message's
+        place in the window; during a fan-out it queued behind the reminder job's writes and
+        held each place that much longer (the rate is 30 / (1 s + a send's duration)).
+        """
+        if entry.lease_until is None:
+            return False
+        left = entry.lease_until - self._clock.now()
+        return left >= timedelta(seconds=self._request_timeout) + _LEASE_MARGIN
+
     async def _send(self, entry: OutboxEntry, ended: list[bool]) -> None:
-        if not await self._outbox.confirm(entry.outbox_id, self.owner, self._lease):
+        if not self._fresh(entry) and not await self._outbox.confirm(
+            entry.outbox_id, self.owner, self._lease
+        ):
             log.info("outbox %s: claim taken over by another sender; not sending",
                      entry.outbox_id)
             return

@@ -10,6 +10,9 @@ only, …) is declared with flags when it is registered: see `handlers.policies`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiogram import Router
 from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.types import CallbackQuery
@@ -62,7 +65,36 @@ def build_root_router() -> Router:
     for router in features:
         skip_foreign_taps(router)
     root.include_routers(*features)
+    run_filters_inline(root)
     return root
+
+
+def run_filters_inline(router: Router) -> None:
+    """Plain (non-async) filters run on the event loop, not in a thread.
+
+    aiogram runs every plain callable through ``asyncio.to_thread``: each magic filter
+    (``F.text``, ``F.chat.type == …``) and each router's tap filter was a thread hop and a
+    GIL hand-over, several per update — under the wizard load the thread pool's traffic was
+    the largest single cost. They only read the update, so they run inline (handlers are all
+    ``async``; tests/test_handler_structure.py checks that nothing plain is left).
+    """
+    for observer in router.observers.values():
+        filters = list(observer._handler.filters or ())
+        for handler in observer.handlers:
+            filters += handler.filters or ()
+        for item in filters:
+            if not item.awaitable:
+                item.callback = _inline(item.callback)
+                item.awaitable = True
+    for sub in router.sub_routers:
+        run_filters_inline(sub)
+
+
+def _inline(plain: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def inline(*args: Any, **kwargs: Any) -> Any:
+        return plain(*args, **kwargs)
+
+    return inline
 
 
 def skip_foreign_taps(router: Router) -> None:
@@ -90,7 +122,7 @@ def skip_foreign_taps(router: Router) -> None:
         accepted |= own
     prefixes = frozenset(accepted)
 
-    def own_tap(query: CallbackQuery) -> bool:
+    async def own_tap(query: CallbackQuery) -> bool:
         data = query.data or ""
         return any(data.split(separator, 1)[0] == prefix for prefix, separator in prefixes)
 

@@ -238,7 +238,9 @@ def receipt_keyboard(order_id: str) -> InlineKeyboardMarkup:
         ):
             builder.button(text=text, callback_data=OrderCb(action=action, order_id=order_id))
     builder.button(text=_("🛒 Buy more"), callback_data=MenuCb(action="buy"))
-    builder.adjust(1, 2, 1)
+    # The receipt shows what was charged, not a balance: the balance is one tap away.
+    builder.button(text=_("💰 Balance"), callback_data=MenuCb(action="balance"))
+    builder.adjust(1, 2, 2)
     builder.row(home_button())
     return builder.as_markup()
 

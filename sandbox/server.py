@@ -5,8 +5,8 @@ template ("GET /orders/{id}"), counts it in `state.request_counts` (rejected req
 included, since a client made the call), applies an injected latency, hold or late fault (a
 held request whose client went away meanwhile is dropped there), authenticates, takes
 rate-limit tokens, applies server_error / bad_body / generic upstream_error faults, and
-finally runs the handler. Handlers only translate HTTP to `SandboxState` calls and
-domain objects to JSON via `sandbox.wire`.
+finally runs the handler (whose answer a hold_answer fault keeps until released). Handlers
+only translate HTTP to `SandboxState` calls and domain objects to JSON via `sandbox.wire`.
 
 Errors use the spec envelope `{"success": false, "error": {"message", "code", "details"?}}`;
 `details` is present only when it has content. UPSTREAM_ERROR (502) always carries
@@ -114,6 +114,7 @@ async def _run_api_request(
             # does anything (no token taken, nothing charged).
             hold.dropped += 1
             raise ConnectionResetError("the client went away while the request was held")
+    hold_answer = state.take_fault(endpoint, {"hold_answer"})
     late = state.take_fault(endpoint, {"late"})
     if late is not None:
         await request.read()  # the body must outlive the answer
@@ -130,7 +131,14 @@ async def _run_api_request(
             raise ApiError(SERVER_ERROR, "Internal server error")
         raise ApiError(UPSTREAM_ERROR, "Proxy provider returned an error", {"refunded": False})
     request[ACCOUNT_KEY] = account
-    return await handler(request)
+    response = await handler(request)
+    if hold_answer is not None:
+        # Done (charged, placed); only the answer waits. A client gone meanwhile never gets it.
+        await hold_answer.gate.wait()
+        if _client_gone(request):
+            hold_answer.dropped += 1
+            raise ConnectionResetError("the client went away before the answer was sent")
+    return response
 
 
 def _client_gone(request: web.Request) -> bool:

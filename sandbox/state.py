@@ -45,6 +45,9 @@ Behaviour where the spec is silent (kept in one place so the closing notes can c
 * A held request whose client went away (a bot killed mid-request) is dropped when
   released: nothing is authenticated, rate limited, charged or answered, and the fault's
   `dropped` counts it.
+* `hold_answer` carries the request out at once (an order is placed and charged) and holds
+  only its answer until released: a client killed meanwhile never hears it (`dropped`
+  counts such answers).
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ CREATE_DEPOSIT_ADDRESS = "POST /deposits/addresses"
 
 FAULT_KINDS: tuple[str, ...] = (
     "upstream_error", "server_error", "pending", "latency", "bad_body", "hold", "late",
+    "hold_answer",
 )
 # Faults the route layer applies before the handler runs. upstream_error on create/extend and
 # pending on create are applied by the domain at the moment of the upstream call instead.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
+from decimal import Decimal
 
+from core.clock import Clock, SystemClock
 from core.security import KeyVault, KeyVaultError
 from proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
 from services.errors import AlreadyProcessing, NotLinked
@@ -71,16 +74,34 @@ def extract_api_key(text: str | None, *, asked: bool) -> str | None:
     return next((word for word in (text or "").split() if looks_like_api_key(word)), None)
 
 
+# A balance the API gave within this time may still decide a quote's Confirm or Top up; no
+# read is made for a quote (POST /orders refuses with 402 and the real figures when short).
+BALANCE_FRESH = timedelta(minutes=1)
+_BALANCES_KEPT = 10_000
+
+
 class AccountService:
-    def __init__(self, client: ProxyApiClient, repos: Repositories, vault: KeyVault) -> None:
+    def __init__(
+        self,
+        client: ProxyApiClient,
+        repos: Repositories,
+        vault: KeyVault,
+        clock: Clock | None = None,
+    ) -> None:
         self._client = client
         self._repos = repos
         self._vault = vault
+        self._clock = clock or SystemClock()
+        # Per account (key id): the last balance read and when (monotonic). In memory, one
+        # process: another replica's purchase is not seen here (at most BALANCE_FRESH).
+        self._balances: dict[str, tuple[Decimal, float]] = {}
+        # Bumped by every paid action: a read that started before it is not kept.
+        self._epochs: dict[str, int] = {}
 
     async def link(self, chat_id: int, user_id: int | None, api_key: str) -> Account:
         """Validate the key against the API first; nothing is stored when that fails."""
         api_key = api_key.strip()
-        account = await self._client.for_key(api_key).get_account()
+        account = await self.read_account(self._client.for_key(api_key))
         await self._repos.chats.link(
             chat_id,
             api_key_enc=self._vault.encrypt(api_key),
@@ -114,7 +135,37 @@ class AccountService:
             raise NotLinked from None
 
     async def account(self, chat_id: int) -> Account:
-        return await (await self.api_for(chat_id)).get_account()
+        return await self.read_account(await self.api_for(chat_id))
+
+    async def read_account(self, api: ProxyApi) -> Account:
+        """GET /account; its balance is remembered for ``recent_balance``."""
+        key = api.key_id
+        epoch = self._epochs.get(key, 0)
+        account = await api.get_account()
+        if self._epochs.get(key, 0) == epoch:
+            if len(self._balances) >= _BALANCES_KEPT:
+                self._prune()
+            self._balances[key] = (account.balance, self._clock.monotonic())
+        return account
+
+    def recent_balance(self, api: ProxyApi) -> Decimal | None:
+        """The balance the API gave within BALANCE_FRESH with no paid action since, or None."""
+        entry = self._balances.get(api.key_id)
+        if entry is None or self._clock.monotonic() - entry[1] >= BALANCE_FRESH.total_seconds():
+            return None
+        return entry[0]
+
+    def forget_balance(self, api: ProxyApi) -> None:
+        """Money is about to move (or just moved) on this account: the last read is stale."""
+        self._balances.pop(api.key_id, None)
+        self._epochs[api.key_id] = self._epochs.get(api.key_id, 0) + 1
+
+    def _prune(self) -> None:
+        now = self._clock.monotonic()
+        fresh = BALANCE_FRESH.total_seconds()
+        self._balances = {k: v for k, v in self._balances.items() if now - v[1] < fresh}
+        while len(self._balances) >= _BALANCES_KEPT:
+            del self._balances[next(iter(self._balances))]
 
     async def transactions(
         self, chat_id: int, page: int, type_filter: str | None, per_page: int = 8

@@ -249,7 +249,7 @@ class DepositWatch:
             balance = None
             if fresh:
                 try:
-                    balance = (await api.get_account()).balance
+                    balance = (await self._accounts.read_account(api)).balance
                 except AuthError:
                     raise
                 except ProxyApiError as exc:

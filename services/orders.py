@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -271,6 +271,10 @@ class OrdersService:
         self._repos = repos
         self._clock = clock
         self._runner = runner
+        # Set by the composition root: called when an order read from the API has another
+        # status or expiry than the local copy had (a new order gets its reminders when it
+        # is opened, not only at the next sync). Its errors are logged, never raised.
+        self.on_order_changed: Callable[[int, Order], Awaitable[object]] | None = None
 
     # -- list & details -----------------------------------------------------------
 
@@ -615,7 +619,16 @@ class OrdersService:
         return found
 
     async def _remember(self, chat_id: int, order: Order, country: Country | None) -> None:
+        before = await self._repos.orders.get(chat_id, order.id)
         await remember(self._repos, chat_id, order, country)
+        changed = before is None or (before.status, before.expires_at) != (
+            order.status, order.expires_at
+        )
+        if changed and self.on_order_changed is not None:
+            try:
+                await self.on_order_changed(chat_id, order)
+            except Exception:
+                log.exception("chat %s: re-planning order %s failed", chat_id, order.id)
 
 
 def _country(reference: Reference | None, country_id: int | None) -> Country | None:

@@ -241,7 +241,12 @@ class PaidActionRunner:
             await ops.mark_sent(op.op_id, notes or None)
             sent = True
             log.info("chat %s: sending %s %s", op.chat_id, op.kind, op.op_id)
-            response = await action.send(api, op)
+            # A balance read before (or while) money moves must not decide a quote.
+            self._accounts.forget_balance(api)
+            try:
+                response = await action.send(api, op)
+            finally:
+                self._accounts.forget_balance(api)
         except Abort as stop:
             return Aborted(await self._settle(op, stop.status, stop.result), stop.reason)
         except ProxyApiError as exc:

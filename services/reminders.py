@@ -14,6 +14,7 @@ This service never talks to Telegram.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -380,10 +381,13 @@ class ReminderService:
         except ProxyApiError as exc:
             log.info("reference for %s unavailable for a reminder: %s", order.type, exc.code)
             return []
-        return [
-            PricedPeriod(period, await self._price(api, order, details, period))
-            for period in reference.periods
-        ]
+        # The periods' prices side by side: the message waits for the slowest calc, not
+        # for their sum (a reminder of five periods was six API round trips in a row).
+        prices = await asyncio.gather(
+            *(self._price(api, order, details, period) for period in reference.periods)
+        )
+        return [PricedPeriod(period, price) for period, price in zip(
+            reference.periods, prices, strict=True)]
 
     async def _price(
         self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period

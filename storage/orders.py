@@ -76,6 +76,34 @@ class OrderRepository:
             ),
         )
 
+    async def add_if_absent(self, order: LocalOrder) -> bool:
+        """Insert unless the chat already has the order (a sync wrote it first and knows
+        more); whether it was inserted. StorageError when the chat is gone."""
+        try:
+            changed = await self._db.execute(
+                "INSERT INTO orders (order_id, chat_id, type, status, quantity, country_id,"
+                " country_name, period_id, charged, expires_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (chat_id, order_id) DO NOTHING",
+                (
+                    order.order_id,
+                    order.chat_id,
+                    order.type,
+                    order.status,
+                    order.quantity,
+                    order.country_id,
+                    order.country_name,
+                    order.period_id,
+                    str(order.charged),
+                    order.expires_at.isoformat() if order.expires_at else None,
+                    order.created_at.isoformat(),
+                    self._clock.now().isoformat(),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"order {order.order_id} not saved: {exc}") from None
+        return changed > 0
+
     async def get(self, chat_id: int, order_id: str) -> LocalOrder | None:
         row = await self._db.fetchone(
             "SELECT * FROM orders WHERE chat_id = ? AND order_id = ?", (chat_id, order_id)

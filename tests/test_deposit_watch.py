@@ -113,6 +113,9 @@ class FakeAccounts:
     async def api_for(self, chat_id: int) -> FakeApi:
         return self.api
 
+    async def read_account(self, api: FakeApi) -> object:
+        return await api.get_account()
+
 
 @pytest.fixture
 def clock():

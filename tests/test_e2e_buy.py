@@ -125,6 +125,7 @@ async def test_buy_each_type(harness, proxy_type):
         message = await step(chat, message, action, expect=leads_to)
 
     assert f"Total: ${total}" in message.text
+    # Linking read the balance a moment ago: it still decides Confirm (no read for the quote).
     assert "Balance: $100.00" in message.text
     assert f"After purchase: ${Decimal('100.00') - total}" in message.text
     assert not orders_of(harness, account), "a quote must not buy anything"
@@ -140,9 +141,9 @@ async def test_buy_each_type(harness, proxy_type):
 
     assert order.id in receipt.text
     assert f"Charged: ${total}" in receipt.text
-    assert f"New balance: ${account.balance}" in receipt.text
+    assert "balance" not in receipt.text.lower()  # what was charged, no balance after it
     assert {b.callback_data for b in receipt.flat_buttons} >= {
-        f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}"
+        f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}", "m:balance"
     }
 
     if proxy_type == "mobile":
@@ -159,6 +160,11 @@ async def test_buy_each_type(harness, proxy_type):
     assert local is not None
     assert (local.type, local.quantity, local.charged) == (proxy_type, order.quantity, total)
     assert local.country_id == order.country_id
+    # Not read back after the order: the status and expiry come with the order sync.
+    assert (local.status, local.expires_at) == ("pending", None)
+    await harness.app.dispatcher["order_sync"].sync_chat(chat.chat_id)
+    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
+    assert local is not None and local.status == order.status
     if proxy_type == "resident":
         assert local.expires_at is None and order.expires_at is None
     else:
@@ -507,3 +513,76 @@ async def test_quote_records_a_pending_operation_with_its_key(harness):
     assert (op.status, op.kind, op.chat_id) == (PENDING, "order", chat.chat_id)
     assert op.request["body"] == {"type": "ipv4", "countryId": 3, "periodId": 2, "quantity": 3}
     assert len(confirm_data(message).encode()) <= 64
+
+
+def api_calls(harness) -> dict[str, int]:
+    return dict(harness.sandbox.state.request_counts)
+
+
+def calls_since(harness, before: dict[str, int]) -> dict[str, int]:
+    after = harness.sandbox.state.request_counts
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+async def reminder_offsets(harness, chat_id: int, order_id: str) -> list[timedelta]:
+    rows = await harness.app.repos.reminders.for_order(chat_id, order_id)
+    return sorted(r.offset for r in rows if r.state == "planned")
+
+
+DEFAULT_OFFSETS = sorted([timedelta(days=3), timedelta(days=1), timedelta(hours=3)])
+
+
+async def test_a_purchase_is_one_calc_and_one_order_and_its_reminders_come_later(harness):
+    chat, account = await buyer(harness)
+    harness.clock.advance(timedelta(minutes=2))  # the balance linking read is old now
+    message = await start_buy(chat)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    message = await tap(chat, message, "United States", expect=PERIOD)
+    message = await tap(chat, message, "1 week", expect=QUANTITY)
+    before = api_calls(harness)
+    quote = await tap(chat, message, "5", expect=QUOTE)
+    assert "Balance" not in quote.text and "➕ Top up" not in quote.button_texts
+    receipt = await tap(chat, quote, "Confirm", expect=RECEIPT)
+    assert calls_since(harness, before) == {"POST /orders/calc": 1, "POST /orders": 1}
+    (order,) = orders_of(harness, account)
+    assert "Period: 1 week" in receipt.text and "Active until" not in receipt.text
+    assert await reminder_offsets(harness, chat.chat_id, order.id) == []
+
+    # Opening the order reads it: its reminders are planned then, not only at the sync.
+    opened = await tap(chat, receipt, "Open order", expect=order.id)
+    assert await reminder_offsets(harness, chat.chat_id, order.id) == DEFAULT_OFFSETS
+    sync = harness.app.dispatcher["order_sync"]
+    assert (await sync.sync_chat(chat.chat_id)).planned == 0  # never doubled
+    assert await reminder_offsets(harness, chat.chat_id, order.id) == DEFAULT_OFFSETS
+    assert opened.text
+
+
+async def test_reminders_of_a_purchase_are_planned_by_the_next_sync_once(harness):
+    chat, account = await buyer(harness)
+    quote = await ipv4_quote(chat, "5")
+    await tap(chat, quote, "Confirm", expect=RECEIPT)
+    (order,) = orders_of(harness, account)
+    sync = harness.app.dispatcher["order_sync"]
+    assert (await sync.sync_chat(chat.chat_id)).planned == 3
+    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
+    assert local is not None and local.status == "active"
+    assert abs(local.expires_at - order.expires_at) < timedelta(milliseconds=1)
+    assert await reminder_offsets(harness, chat.chat_id, order.id) == DEFAULT_OFFSETS
+    assert (await sync.sync_chat(chat.chat_id)).planned == 0
+    rows = await harness.app.repos.reminders.for_order(chat.chat_id, order.id)
+    assert len(rows) == 3
+
+
+async def test_a_quote_after_a_purchase_shows_no_balance_read_before_it(harness):
+    chat, account = await buyer(harness)  # linking read the balance: $100
+    quote = await ipv4_quote(chat, "5")
+    assert "Balance: $100.00" in quote.text
+    receipt = await tap(chat, quote, "Confirm", expect=RECEIPT)
+    message = await tap(chat, receipt, "Buy more", expect=START)
+    message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
+    message = await tap(chat, message, "Germany", expect=PERIOD)
+    message = await tap(chat, message, "1 month", expect=QUANTITY)
+    again = await tap(chat, message, "5", expect=QUOTE)
+    # Money moved since that read: $100 would be false now, and nothing is read for a quote.
+    assert "Balance" not in again.text and "After purchase" not in again.text
+    assert account.balance < Decimal("100.00")

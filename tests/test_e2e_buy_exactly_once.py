@@ -14,7 +14,6 @@ from services.purchase import Receipt
 from services.purchase.checkout import CheckoutService
 from storage.operations import DONE, FAILED, PENDING, UNKNOWN
 from tests.e2e import (
-    DETAILS,
     ORDERS,
     PLACING,
     QUANTITY,
@@ -156,15 +155,14 @@ async def test_kill_after_the_provider_placed_the_order_shows_it_on_restart(harn
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "5")
     op_id = op_id_of(quote)
-    # The order goes through; the bot is then held reading its details, and dies there.
-    held = harness.sandbox.state.add_fault(DETAILS, "hold")
+    # The order goes through; its answer is held, and the bot dies before it hears it.
+    held = harness.sandbox.state.add_fault(ORDERS, "hold_answer")
     handle = await chat.click(quote, "Confirm")
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: held.taken == 1, what="the details request")
-    assert len(orders_of(harness, account)) == 1
+    await until(lambda: len(orders_of(harness, account)) == 1, what="the order placed")
     await harness.restart(kill=True)
     held.release()
-    await until(lambda: held.dropped == 1, what="the dead details request to be dropped")
+    await until(lambda: held.dropped == 1, what="the dead order's answer to be dropped")
 
     receipt = await receipt_without_a_tap(chat, quote)
     await recovered(harness)
@@ -242,8 +240,28 @@ async def test_insufficient_funds_offers_top_up_then_retries_the_same_key(harnes
     harness.sandbox.state.credit_deposit(account.id, "20.00", "USDT_TRC20")
     receipt = await tap(chat, message, "Try again", expect=RECEIPT)
     (order,) = orders_of(harness, account)
-    assert order.id in receipt.text and "New balance: $1.00" in receipt.text
+    assert order.id in receipt.text and "Charged: <b>$24.00</b>" in receipt.html
+    assert "balance" not in receipt.text.lower(), "no balance after: what was charged"
     assert op_id in account.idempotency, "the retry reused the quote's key"
+
+
+async def test_short_balance_unknown_at_the_quote_is_refused_by_the_order(harness):
+    chat, account = await buyer(harness, Decimal("5.00"))
+    harness.clock.advance(timedelta(minutes=2))  # no balance read within a minute
+    before = dict(harness.sandbox.state.request_counts)
+    quote = await ipv4_quote(chat, "10")  # $24.00
+    assert harness.sandbox.state.request_counts.get("GET /account", 0) == before.get(
+        "GET /account", 0), "a quote reads no balance"
+    assert "Balance" not in quote.text and "➕ Top up" not in quote.button_texts
+    op_id = op_id_of(quote)
+
+    message = await tap(chat, quote, "Confirm", expect="This order costs")
+    # What the API proved (402 details), nothing charged, the top-up one tap away.
+    assert "This order costs: $24.00" in message.text
+    assert "Your balance: $5.00" in message.text and "Nothing was charged" in message.text
+    assert message.button("Top up").callback_data == f"tu:t:o:{op_id}"
+    assert not orders_of(harness, account) and account.balance == Decimal("5.00")
+    assert (await operation(harness, op_id)).status == PENDING
 
 
 async def test_upstream_error_is_refunded_and_a_retry_is_a_new_quote(harness):
@@ -380,16 +398,15 @@ async def placed_then_killed(harness, chat, account, quote, refuse):
     """Confirm; the provider places the order; the bot dies before it hears so, and comes
     back while the API refuses the key (``refuse()``): start-up's resend proves nothing,
     so the order stays unresolved and the placing screen now says so."""
-    held = harness.sandbox.state.add_fault(DETAILS, "hold")
+    held = harness.sandbox.state.add_fault(ORDERS, "hold_answer")
     handle = await chat.click(quote, "Confirm")
     placing = await chat.wait_for_message(final(PLACING), timeout=TIMEOUT)
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: held.taken == 1, what="the details request")
-    assert len(orders_of(harness, account)) == 1
+    await until(lambda: len(orders_of(harness, account)) == 1, what="the order placed")
     refuse()
     await harness.restart(kill=True)
     held.release()
-    await until(lambda: held.dropped == 1, what="the dead details request to be dropped")
+    await until(lambda: held.dropped == 1, what="the dead order's answer to be dropped")
     await recovered(harness)
     assert (await operation(harness, op_id_of(quote))).status == UNKNOWN
     shown = chat.message(placing.message_id)
@@ -502,11 +519,11 @@ async def test_insufficient_funds_on_a_resend_proves_nothing_was_placed(harness)
 async def test_order_placed_during_a_logout_still_shows_the_receipt(harness, caplog):
     chat, account = await buyer(harness)
     quote = await ipv4_quote(chat, "2")
-    held = harness.sandbox.state.add_fault(DETAILS, "hold")
+    held = harness.sandbox.state.add_fault(ORDERS, "hold_answer")
     handle = await chat.click(quote, "Confirm")
     await handle.wait_answer(timeout=TIMEOUT)
-    await until(lambda: held.taken == 1, what="the details request")
-    # The chat's row goes (a logout on another device) while the order is being recorded.
+    await until(lambda: len(orders_of(harness, account)) == 1, what="the order placed")
+    # The chat's row goes (a logout on another device) while the order's answer is on its way.
     await harness.app.repos.chats.forget(chat.chat_id)
     with caplog.at_level(logging.WARNING, logger="services.purchase.checkout"):
         held.release()

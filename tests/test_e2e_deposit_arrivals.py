@@ -186,14 +186,17 @@ async def test_top_up_from_a_refused_quote_leads_back_to_it_and_it_confirms(harn
     (message,) = await announced(chat, 1)
     assert "+$20.00 (USDT TRC20). Balance: $25.00" in message.text
 
+    reads = harness.sandbox.state.request_counts.get("GET /account", 0)
     back = await tap(chat, message, "↩️ Back to your order", expect=QUOTE)
     assert op_id_of(back) == op_id  # the same quote: its Try again and Confirm are one order
+    # The balance the announcement just read decides it; no read is made for the quote.
     assert "Balance: $25.00" in back.text and "Not enough" not in back.text
+    assert harness.sandbox.state.request_counts.get("GET /account", 0) == reads
     assert ARRIVED in chat.message(message.message_id).text  # the announcement stays
 
     receipt = await tap(chat, back, "Confirm", expect=RECEIPT)
     (order,) = orders_of(harness, account)
-    assert order.id in receipt.text and "New balance: $1.00" in receipt.text
+    assert order.id in receipt.text and "Charged: $24.00" in receipt.text
     # Bought: a later deposit has no way back to offer.
     credit(harness, account, "5.00", "BTC")
     next_read(harness)

@@ -140,3 +140,47 @@ async def test_a_stop_waits_a_bounded_time_and_a_crash_cancels() -> None:
     tracker.cancel_all()
     assert await tracker.wait(grace=5) == 0
     assert task.cancelled()
+
+
+def test_nothing_in_the_router_tree_runs_in_a_thread() -> None:
+    # aiogram runs a plain (non-async) filter or handler through asyncio.to_thread: a
+    # thread hop per filter per update. build_root_router makes the filters run inline.
+    plain = []
+
+    def walk(router: Router) -> None:
+        for name, observer in router.observers.items():
+            for item in list(observer._handler.filters or ()):
+                if not item.awaitable:
+                    plain.append((router.name, name, item.callback))
+            for handler in observer.handlers:
+                for item in [handler, *(handler.filters or ())]:
+                    if not item.awaitable:
+                        plain.append((router.name, name, item.callback))
+        for sub in router.sub_routers:
+            walk(sub)
+
+    root = build_root_router()
+    walk(root)
+    assert plain == []
+
+
+async def test_an_inlined_magic_filter_still_filters() -> None:
+    from aiogram import F
+
+    from handlers import run_filters_inline
+
+    router = Router()
+    seen: list[str] = []
+
+    async def on_text(message: Message) -> None:
+        seen.append(message.text or "")
+
+    router.message.register(on_text, F.text == "yes")
+    run_filters_inline(router)
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    for text in ("no", "yes"):
+        message = Message(message_id=1, date=datetime.now(UTC), text=text,
+                          chat=Chat(id=1, type="private"))
+        await dispatcher.propagate_event("message", message)
+    assert seen == ["yes"]

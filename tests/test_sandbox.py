@@ -1093,6 +1093,26 @@ async def test_hold_fault_keeps_the_request_until_released(
     assert held.dropped == 0
 
 
+async def test_hold_answer_places_the_order_and_holds_only_its_answer(
+    client: httpx.AsyncClient,
+    sandbox: SandboxServer,  # noqa: F811
+    sandbox_account: SandboxAccount,  # noqa: F811
+) -> None:
+    state = sandbox.state
+    held = state.add_fault("POST /orders", "hold_answer")
+    async with http_client(sandbox.base_url, sandbox_account.api_key) as doomed:
+        request = asyncio.create_task(doomed.post("/orders", json=IPV4))
+        account = state.get_account(sandbox_account.id)
+        await _until(lambda: len(state.orders_of(account.id)) == 1, "the order placed")
+        assert not request.done(), "the answer waits"
+        request.cancel()  # the client dies before it hears
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    assert await balance_of(client) == "87.50", "charged all the same"
+    held.release()
+    await _until(lambda: held.dropped == 1, "the answer nobody waits for to be dropped")
+
+
 async def test_held_request_whose_client_went_away_is_dropped_on_release(
     client: httpx.AsyncClient,
     sandbox: SandboxServer,  # noqa: F811

@@ -59,3 +59,41 @@ def test_markup_comes_back_as_the_keyboard_it_was() -> None:
     for wrong in ("[]", '{"what": 1}', "not json", '{"inline_keyboard": 5}'):
         with pytest.raises(ValueError):
             parse_markup(wrong)
+
+
+def test_only_a_claim_about_to_run_out_is_renewed_before_the_send() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.sender import OutboxSender
+    from core.clock import ManualClock
+    from storage.outbox import OutboxEntry
+
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    sender = OutboxSender(None, None, None, clock, owner="me",  # type: ignore[arg-type]
+                          lease=timedelta(seconds=60), request_timeout=20)
+
+    def entry(lease_left: timedelta | None) -> OutboxEntry:
+        until = None if lease_left is None else clock.now() + lease_left
+        return OutboxEntry(1, 7, "reminder", "1", "text", None, "sending", 0, clock.now(),
+                           clock.now(), owner="me", lease_until=until)
+
+    # Just claimed (60 s left): the send ends long before the lease, no renewal needed.
+    assert sender._fresh(entry(timedelta(seconds=60)))
+    # Less than a request's timeout plus a margin left, or unknown: renewed (and checked
+    # still ours) first.
+    assert not sender._fresh(entry(timedelta(seconds=29)))
+    assert not sender._fresh(entry(None))
+    assert not sender._fresh(entry(timedelta(seconds=-1)))
+
+
+def test_only_the_sender_s_own_chats_make_it_look_again_when_room_was_left() -> None:
+    window = SendWindow(SendLimits(per_second=30))
+    # A handler's reply: it takes a place in the second, but blocks no chat of the outbox.
+    window.begin_other()
+    window.end_other(0.0)
+    assert window.next_change(0.5) == pytest.approx(0.5)
+    assert window.next_unblock(0.5) is None
+    window.begin(7)
+    window.end(7, 0.2)
+    assert window.next_unblock(0.5) == pytest.approx(0.7)  # chat 7 may get the next at 1.2
+    assert window.next_unblock(1.3) is None

@@ -378,6 +378,10 @@ def receipt_text(receipt: Receipt) -> str:
         lines.append(
             _("🛠 The provider is still setting it up; the credentials appear in a few minutes.")
         )
+    elif receipt.status is None:
+        # Its status is not read after the order (the order sync brings it).
+        lines.append(_("Get the credentials below; if the provider is still setting them up, "
+                       "they appear in a few minutes."))
     else:
         lines.append(_("Your proxies are ready. Get the credentials below."))
     return "\n".join(lines)

@@ -14,7 +14,6 @@ nothing was bought releases it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,8 +23,9 @@ from typing import Any
 from core.clock import Clock
 from proxy_api import (
     CreatedOrder,
-    OrderDetails,
+    Order,
     OrderRequest,
+    OrderStatus,
     ProxyApi,
     ProxyApiError,
     UpstreamError,
@@ -132,7 +132,7 @@ class OrderAction:
 
     async def settle(self, api: ProxyApi, op: Operation, response: object) -> Happened:
         assert isinstance(response, CreatedOrder)
-        receipt = await self._record(api, op, response.order_id, response.charged)
+        receipt = await self._record(op, response.order_id, response.charged)
         return Happened(receipt.to_dict(), response.order_id)
 
     def refused(self, op: Operation, error: ProxyApiError) -> tuple[str, dict[str, Any] | None]:
@@ -162,7 +162,7 @@ class OrderAction:
                 continue
             if body.get("quantity") not in (None, order.quantity):
                 continue
-            receipt = await self._record(api, op, order.id, order.charged_amount)
+            receipt = await self._record(op, order.id, order.charged_amount, order)
             return Happened(receipt.to_dict(), order.id)
         async for tx in api.iter_transactions(type="purchase"):
             if tx.created_at < since:
@@ -173,53 +173,44 @@ class OrderAction:
         return DidNotHappen({"proof": "no order and no purchase since the claim"})
 
     async def _record(
-        self, api: ProxyApi, op: Operation, order_id: str, charged: Decimal
+        self, op: Operation, order_id: str, charged: Decimal, listed: Order | None = None
     ) -> Receipt:
-        """Keep the local copy of the order; details and balance are best effort."""
+        """Keep the local copy of the order and make its receipt, with no further call.
+
+        The receipt states what the API charged (POST /orders' ``charged``) and the period
+        bought; no balance after it (the balance is one tap away) and no expiry: the order's
+        status and expiry, and with them its reminders, come from the order sync
+        (GET /orders, every ORDER_SYNC_INTERVAL) or when the order is opened. ``listed``: the
+        order as GET /orders gave it (an old unresolved order found there), all of it known.
+        """
         view = QuoteView.from_dict(op.request["view"])
-        # Both reads at once: the receipt waits for one round trip, not two.
-        found, account = await asyncio.gather(
-            api.get_order(order_id), api.get_account(), return_exceptions=True
-        )
-        details: OrderDetails | None = None
-        balance: Decimal | None = None
-        if isinstance(found, ProxyApiError):
-            log.warning("order %s placed; details unavailable (%s)", order_id, found.code)
-        elif isinstance(found, BaseException):
-            raise found
-        else:
-            details = found
-        if isinstance(account, ProxyApiError):
-            log.warning("order %s placed; balance unavailable (%s)", order_id, account.code)
-        elif isinstance(account, BaseException):
-            raise account
-        else:
-            balance = account.balance
-        now = self._clock.now()
-        expires_at: datetime | None
-        if details is not None:
-            expires_at, status = details.expires_at, details.status
-            quantity, created_at = details.quantity, details.created_at
-        else:
-            days = view.period_days
-            expires_at = now + timedelta(days=days) if days else None
-            status, created_at = "active", now
-            quantity = view.quantity or (int(view.traffic) if view.traffic else 1)
+        quantity = view.quantity or (int(view.traffic) if view.traffic else 1)
+        status: str | None = None
+        expires_at: datetime | None = None
         local = LocalOrder(
             order_id=order_id,
             chat_id=op.chat_id,
             type=view.type,
-            status=status,
+            # Not known yet: no reminders are planned for it until the sync says active.
+            status=OrderStatus.PENDING.value,
             quantity=quantity,
             country_id=view.country_id,
             country_name=view.country,
             period_id=view.period_id,
             charged=charged,
-            expires_at=expires_at,
-            created_at=created_at,
+            expires_at=None,
+            created_at=self._clock.now(),
         )
+        if listed is not None:
+            status, expires_at, quantity = listed.status, listed.expires_at, listed.quantity
+            local = replace(local, status=status, quantity=quantity, expires_at=expires_at,
+                            created_at=listed.created_at)
         try:
-            await self._repos.orders.upsert(local)
+            if listed is not None:
+                await self._repos.orders.upsert(local)
+            else:
+                # A sync that read the order meanwhile knows more: never overwritten.
+                await self._repos.orders.add_if_absent(local)
         except StorageError as exc:
             # The order is placed and paid whatever happens here (say, the chat was logged
             # out meanwhile, so its row is gone); /orders still lists it from the API.
@@ -229,7 +220,6 @@ class OrderAction:
             order_id=order_id,
             type=view.type,
             charged=charged,
-            balance=balance,
             quantity=quantity,
             country=view.country,
             country_code=view.country_code,
@@ -301,7 +291,8 @@ class CheckoutService:
         self, chat_id: int, user_id: int | None, op_id: str
     ) -> PurchaseOutcome | WizardStep:
         """The quote again, after a top-up: the same operation (so its Confirm and the
-        earlier "Try again" are one order) with the balance read now, or priced again (a
+        earlier "Try again" are one order) with a balance read within a minute (the deposit's
+        announcement reads it; no read is made here), or priced again (a
         new operation) when it is older than QUOTE_TTL. A quote settled meanwhile shows
         its outcome; one whose Confirm went out shows "Check status". Nothing is claimed.
         """
@@ -318,7 +309,8 @@ class CheckoutService:
             return await self._purchases.requote_operation(chat_id, user_id, op)
         screen = await self._purchases.saved_quote(chat_id, op_id)
         assert screen.quote is not None
-        balance = (await api.get_account()).balance
+        # No read for a quote: the balance the deposit's announcement just read, if any.
+        balance = self._accounts.recent_balance(api)
         return replace(screen, quote=replace(screen.quote, balance=balance))
 
     async def place(self, ticket: Ticket) -> PurchaseOutcome:

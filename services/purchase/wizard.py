@@ -415,19 +415,21 @@ class PurchaseService:
         base = self._base_price(api, replace(sel, coupon=None).to_request()) if sel.coupon else (
             _nothing()
         )
-        # The reference (cached), the prices and the balance are independent reads: the
-        # quote waits for the slowest of them, not for their sum.
+        # The reference (cached) and the prices are independent reads: the quote waits for
+        # the slowest of them, not for their sum.
         results = await asyncio.gather(
-            api.get_reference(sel.type), api.calc_order(request), api.get_account(), base,
-            return_exceptions=True,
+            api.get_reference(sel.type), api.calc_order(request), base, return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        reference, quote, account, without = results
+        reference, quote, without = results
         # What the user confirms is this fresh answer; the book keeps it for the labels.
         self._prices.remember(api, request, quote)
-        balance = account.balance
+        # No balance read for a quote: a short balance is refused by POST /orders (402, with
+        # the real figures, nothing charged). One the API gave within a minute still decides
+        # Confirm or Top up here.
+        balance = self._accounts.recent_balance(api)
         op_id = uuid.uuid4().hex
         view = _view(op_id, sel, reference, quote, balance)
         if without is not None and without.price > quote.price:
@@ -495,7 +497,7 @@ def _linear(answer: Quote) -> bool:
 
 
 def _view(
-    op_id: str, sel: Selection, reference: Reference, quote: Quote, balance: Decimal
+    op_id: str, sel: Selection, reference: Reference, quote: Quote, balance: Decimal | None
 ) -> QuoteView:
     country = reference.country(sel.country_id) if sel.country_id is not None else None
     period = reference.period(sel.period_id) if sel.period_id is not None else None
