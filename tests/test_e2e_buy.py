@@ -146,6 +146,13 @@ async def test_buy_each_type(harness, proxy_type):
         f"o:creds:{order.id}", f"o:dl:{order.id}", f"o:view:{order.id}", "m:balance"
     }
 
+    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
+    assert local is not None
+    assert (local.type, local.quantity, local.charged) == (proxy_type, order.quantity, total)
+    assert local.country_id == order.country_id
+    # Not read back after the order: the status and expiry come with the order sync.
+    assert (local.status, local.expires_at) == ("pending", None)
+
     if proxy_type == "mobile":
         # The receipt names what the quote named, in the same words; so does the order.
         for line in ("Service: Dedicated modem", "Operator: Orange",
@@ -156,12 +163,6 @@ async def test_buy_each_type(harness, proxy_type):
         assert "Protocol: HTTPS" in details.text and "https" not in details.text
         assert "dedicated" not in details.text
 
-    local = await harness.app.repos.orders.get(chat.chat_id, order.id)
-    assert local is not None
-    assert (local.type, local.quantity, local.charged) == (proxy_type, order.quantity, total)
-    assert local.country_id == order.country_id
-    # Not read back after the order: the status and expiry come with the order sync.
-    assert (local.status, local.expires_at) == ("pending", None)
     await harness.app.dispatcher["order_sync"].sync_chat(chat.chat_id)
     local = await harness.app.repos.orders.get(chat.chat_id, order.id)
     assert local is not None and local.status == order.status
