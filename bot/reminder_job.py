@@ -131,7 +131,10 @@ class ReminderJob:
         language = await chat_language(self._repos, due.chat_id)
         with self._i18n.context(), self._i18n.use_locale(language):
             line = order_line(order.type, order.country_name, order.quantity, order.order_id)
-            text = reminder_text(line, due.expires_at, self._clock.now(), content.expired)
+            unpriced = any(p.price is None for p in content.periods)
+            text = reminder_text(
+                line, due.expires_at, self._clock.now(), content.expired, unpriced
+            )
             markup = reminder_keyboard(
                 due.reminder_id, order.order_id,
                 [(p.period, p.price) for p in content.periods],

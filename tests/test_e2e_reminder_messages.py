@@ -201,3 +201,25 @@ async def test_a_reminder_speaks_the_telegram_language_of_whoever_linked_the_cha
     until_due(harness, order_id, timedelta(days=1))
     assert await harness.app.reminder_job.run() == 1
     await chat.wait_for_message(SOON, timeout=TIMEOUT)
+
+
+async def test_an_unpriced_reminder_says_so_and_a_priced_one_does_not(harness):
+    chat, account, priced_id = await reminded_chat(harness)
+    body = {"type": "mobile", "countryId": 1, "periodId": 2, "quantity": 3,
+            "mobileServiceType": "shared", "operatorId": 1, "rotationId": 1}
+    mobile_id = (await harness.sandbox.state.create_order(account, body)).order_id
+    await harness.app.dispatcher["order_sync"].sync_chat(chat.chat_id)
+    until_due(harness, mobile_id, timedelta(days=3))
+    until_due(harness, priced_id, timedelta(days=3))
+
+    assert await harness.app.reminder_job.run() == 2
+    await chat.wait_until(lambda c: len(reminders_in(c)) == 2, timeout=TIMEOUT,
+                          what="both reminders")
+
+    by_order = {m.text.count(mobile_id[-8:]) > 0: m for m in reminders_in(chat)}
+    mobile, ipv4 = by_order[True], by_order[False]
+    # No price on a mobile extend (operator and rotation are not in the order): said plainly.
+    assert not any("$" in text for text in mobile.button_texts)
+    assert "cannot price this extension in advance" in mobile.text
+    assert "cannot price" not in ipv4.text
+    assert any("$" in text for text in ipv4.button_texts)

@@ -31,23 +31,34 @@ def order_line(
     return " · ".join(parts)
 
 
-def reminder_text(order: str, expires_at: datetime, now: datetime, expired: bool) -> str:
-    """``order`` is the line from ``order_line``."""
+def reminder_text(
+    order: str, expires_at: datetime, now: datetime, expired: bool, unpriced: bool = False
+) -> str:
+    """``order`` is the line from ``order_line``; ``unpriced``: some Extend button carries no
+    price (the API could not quote it), so the message says so instead of letting a tap
+    spend an amount nobody was shown."""
     if expired:
-        return "\n".join([
+        lines = [
             _("⌛ <b>These proxies have expired.</b>"),
             order,
             _("Expired: {when}").format(when=expiry_line(expires_at, now)),
             "",
             _("Extend them to get them back, or open the order."),
-        ])
-    return "\n".join([
-        _("⏰ <b>Your proxies expire soon.</b>"),
-        order,
-        _("Expires: {when}").format(when=expiry_line(expires_at, now)),
-        "",
-        _("Extend with one tap: the amount is taken from your balance."),
-    ])
+        ]
+    else:
+        lines = [
+            _("⏰ <b>Your proxies expire soon.</b>"),
+            order,
+            _("Expires: {when}").format(when=expiry_line(expires_at, now)),
+            "",
+            _("Extend with one tap: the amount is taken from your balance."),
+        ]
+    if unpriced:
+        lines.append(_(
+            "💬 1001Proxy cannot price this extension in advance: it charges it when you "
+            "tap, and I show the amount then."
+        ))
+    return "\n".join(lines)
 
 
 def muted_text(order: str) -> str:
