@@ -541,7 +541,7 @@ async def test_a_purchase_is_one_calc_and_one_order_and_its_reminders_come_later
     message = await tap(chat, message, "United States", expect=PERIOD)
     message = await tap(chat, message, "1 week", expect=QUANTITY)
     before = api_calls(harness)
-    quote = await tap(chat, message, "5", expect=QUOTE)
+    quote = await step(chat, message, "qty:5", expect=QUOTE)
     assert "Balance" not in quote.text and "➕ Top up" not in quote.button_texts
     receipt = await tap(chat, quote, "Confirm", expect=RECEIPT)
     assert calls_since(harness, before) == {"POST /orders/calc": 1, "POST /orders": 1}
@@ -583,7 +583,7 @@ async def test_a_quote_after_a_purchase_shows_no_balance_read_before_it(harness)
     message = await tap(chat, message, "Datacenter IPv4", expect=COUNTRY)
     message = await tap(chat, message, "Germany", expect=PERIOD)
     message = await tap(chat, message, "1 month", expect=QUANTITY)
-    again = await tap(chat, message, "5", expect=QUOTE)
+    again = await step(chat, message, "qty:5", expect=QUOTE)
     # Money moved since that read: $100 would be false now, and nothing is read for a quote.
     assert "Balance" not in again.text and "After purchase" not in again.text
     assert account.balance < Decimal("100.00")
