@@ -37,9 +37,17 @@ class DashboardService:
         self._clock = clock
 
     async def read(self, chat_id: int) -> Dashboard:
-        """One balance read (GET /account) and the local orders table: nothing else."""
+        """At most one balance read (GET /account) and the local orders table.
+
+        The menu is opened far more often than money moves: a balance the API gave within
+        the last minute with no paid action since (``AccountService.recent_balance``) is
+        shown as it is; the 💰 Balance screen always asks the API.
+        """
         try:
-            balance: Decimal | None = (await self._accounts.account(chat_id)).balance
+            api = await self._accounts.api_for(chat_id)
+            balance = self._accounts.recent_balance(api)
+            if balance is None:
+                balance = (await self._accounts.read_account(api)).balance
         except (ProxyApiError, NotLinked) as exc:
             log.info("chat %s: dashboard without the balance (%s)", chat_id, type(exc).__name__)
             balance = None

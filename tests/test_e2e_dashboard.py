@@ -11,7 +11,7 @@ import pytest
 from bot.settings import SettingsError, load_settings
 from storage.orders import LocalOrder
 from tests.conftest import BotHarness
-from tests.e2e import TIMEOUT, team
+from tests.e2e import RECEIPT, TIMEOUT, ipv4_quote, tap, team
 from views.dashboard import API_KEYS_URL
 
 SUPPORT = "https://t.me/proxy_support"
@@ -62,6 +62,7 @@ def _order_lines(text: str) -> list[str]:
 async def test_dashboard_in_english_with_support(supported) -> None:
     chat, _account = await supported.linked_chat(Decimal("42.50"))
     await _orders(supported, chat.chat_id)
+    supported.clock.advance(timedelta(minutes=2))  # the balance read when linking is old now
     requests = supported.sandbox.state.request_counts.copy()
     await chat.send("/menu")
     menu = await chat.wait_for_message("Menu", timeout=TIMEOUT)
@@ -119,6 +120,7 @@ async def test_first_start_is_a_short_welcome_with_the_key_prompt(harness) -> No
 async def test_the_api_failing_shows_the_dashboard_without_the_balance(harness) -> None:
     chat, _account = await harness.linked_chat()
     await _orders(harness, chat.chat_id)
+    harness.clock.advance(timedelta(minutes=2))  # nothing recent to show instead
     harness.sandbox.state.add_fault("GET /account", "server_error", times=10)
     await chat.send("/menu")
     menu = await chat.wait_for_message("Menu", timeout=TIMEOUT)
@@ -155,3 +157,33 @@ def test_support_url_must_be_https() -> None:
     for bad in ("http://t.me/help", "t.me/help", "https://", "javascript:alert(1)"):
         with pytest.raises(SettingsError, match="SUPPORT_URL"):
             load_settings(**base, SUPPORT_URL=bad)
+
+
+async def test_the_menu_reuses_a_balance_read_within_a_minute_until_money_moves(harness) -> None:
+    chat, _account = await harness.linked_chat(Decimal("100"))
+    reads = lambda: harness.sandbox.state.request_counts.get("GET /account", 0)  # noqa: E731
+    linked = reads()
+
+    async def menu(n: int):
+        await chat.send("/menu")
+        await chat.wait_until(lambda c: len(menus(c)) == n, timeout=TIMEOUT, what=f"menu {n}")
+        return menus(chat)[-1]
+
+    def menus(c) -> list:
+        return [m for m in c.bot_messages() if m.text.startswith("🏠 Menu")]
+
+    assert "Balance: $100.00" in (await menu(1)).text
+    assert reads() == linked  # the balance linking read a moment ago
+
+    harness.clock.advance(timedelta(minutes=1))
+    await menu(2)
+    assert reads() == linked + 1
+    await menu(3)
+    assert reads() == linked + 1
+
+    # Money moved (a purchase): the next menu asks the API again and shows what it says.
+    quote = await ipv4_quote(chat, "5")
+    await tap(chat, quote, "Confirm", expect=RECEIPT)
+    spent = reads()
+    assert "Balance: $88.00" in (await menu(4)).text  # 100 − 5 × $2.40
+    assert reads() == spent + 1
