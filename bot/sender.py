@@ -121,30 +121,28 @@ class SendWindow:
     def next_change(self, now: float) -> float | None:
         """Seconds until more room or a blocked chat frees up; None if nothing is held."""
         self._prune(now)
-        moments = [self._recent[0] + 1.0] if self._recent else []
-        moments += [end + self._limits.chat_interval for end in self._last.values()]
-        moments += [
-            ends[0] + self._limits.group_window
-            for ends in self._groups.values()
-            if len(ends) >= self._limits.group_per_minute
-        ]
-        if not moments:
-            return None
-        return max(0.0, min(moments) - now)
+        second = [self._recent[0] + 1.0] if self._recent else []
+        return self._soonest(second + self._unblocks(), now)
 
     def next_unblock(self, now: float) -> float | None:
         """Seconds until a chat the sender itself sent to may be sent to again; None if none
         is held (more room in the second alone brings nothing when room was left over)."""
         self._prune(now)
+        return self._soonest(self._unblocks(), now)
+
+    def _unblocks(self) -> list[float]:
+        """When each chat or group the sender holds back may be sent to again."""
         moments = [end + self._limits.chat_interval for end in self._last.values()]
         moments += [
             ends[0] + self._limits.group_window
             for ends in self._groups.values()
             if len(ends) >= self._limits.group_per_minute
         ]
-        if not moments:
-            return None
-        return max(0.0, min(moments) - now)
+        return moments
+
+    @staticmethod
+    def _soonest(moments: list[float], now: float) -> float | None:
+        return max(0.0, min(moments) - now) if moments else None
 
     def begin(self, chat_id: int) -> None:
         self._in_flight += 1

@@ -60,20 +60,24 @@ class OrderRepository:
             " period_id = COALESCE(excluded.period_id, orders.period_id),"
             " charged = excluded.charged, expires_at = excluded.expires_at,"
             " updated_at = excluded.updated_at",
-            (
-                order.order_id,
-                order.chat_id,
-                order.type,
-                order.status,
-                order.quantity,
-                order.country_id,
-                order.country_name,
-                order.period_id,
-                str(order.charged),
-                order.expires_at.isoformat() if order.expires_at else None,
-                order.created_at.isoformat(),
-                self._clock.now().isoformat(),
-            ),
+            self._row(order),
+        )
+
+    def _row(self, order: LocalOrder) -> tuple[object, ...]:
+        """The INSERT's values, in the columns' order; ``updated_at`` is now."""
+        return (
+            order.order_id,
+            order.chat_id,
+            order.type,
+            order.status,
+            order.quantity,
+            order.country_id,
+            order.country_name,
+            order.period_id,
+            str(order.charged),
+            order.expires_at.isoformat() if order.expires_at else None,
+            order.created_at.isoformat(),
+            self._clock.now().isoformat(),
         )
 
     async def add_if_absent(self, order: LocalOrder) -> bool:
@@ -85,20 +89,7 @@ class OrderRepository:
                 " country_name, period_id, charged, expires_at, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (chat_id, order_id) DO NOTHING",
-                (
-                    order.order_id,
-                    order.chat_id,
-                    order.type,
-                    order.status,
-                    order.quantity,
-                    order.country_id,
-                    order.country_name,
-                    order.period_id,
-                    str(order.charged),
-                    order.expires_at.isoformat() if order.expires_at else None,
-                    order.created_at.isoformat(),
-                    self._clock.now().isoformat(),
-                ),
+                self._row(order),
             )
         except sqlite3.IntegrityError as exc:
             raise StorageError(f"order {order.order_id} not saved: {exc}") from None
