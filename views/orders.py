@@ -233,6 +233,26 @@ def protocol_name(protocol: Protocol) -> str:
     return "SOCKS5" if protocol == Protocol.SOCKS5 else "HTTP"
 
 
+def _credentials_title(creds: Credentials, protocol: Protocol) -> str:
+    kind = f" · {type_label(creds.proxy_type)}" if creds.proxy_type else ""
+    return _("🔑 <b>Credentials</b> · <code>{order_id}</code>{kind} · {protocol}").format(
+        order_id=h(creds.order_id), kind=kind, protocol=protocol_name(protocol)
+    )
+
+
+def _shared_login(creds: Credentials) -> list[str]:
+    """The login line when every proxy shares one (said once instead of on each line)."""
+    logins = {(p.login, p.password) for p in creds.proxies if p.ip}
+    if len(logins) != 1:
+        return []
+    login, password = next(iter(logins))
+    if not (login or password):
+        return []
+    return [_("Login: <code>{login}</code> · Password: <code>{password}</code>").format(
+        login=h(login or ""), password=h(password or "")
+    )]
+
+
 def credentials_chunks(creds: Credentials, protocol: Protocol) -> list[str]:
     """Messages of at most MESSAGE_LIMIT characters; each proxy a one-tap-copy line."""
     lines = []
@@ -240,26 +260,13 @@ def credentials_chunks(creds: Credentials, protocol: Protocol) -> list[str]:
         line = proxy_line(proxy, Layout.URL, protocol)
         if line is not None:
             lines.append(f"<code>{h(line)}</code>")
-    kind = f" · {type_label(creds.proxy_type)}" if creds.proxy_type else ""
-    header = [
-        _("🔑 <b>Credentials</b> · <code>{order_id}</code>{kind} · {protocol}").format(
-            order_id=h(creds.order_id), kind=kind, protocol=protocol_name(protocol)
-        )
-    ]
+    header = [_credentials_title(creds, protocol)]
     if not lines:
         header.append(_("No proxies with a {protocol} port in this order yet.").format(
             protocol=protocol_name(protocol)
         ))
         return ["\n".join(header)]
-    logins = {(p.login, p.password) for p in creds.proxies if p.ip}
-    if len(logins) == 1:
-        login, password = next(iter(logins))
-        if login or password:
-            header.append(
-                _("Login: <code>{login}</code> · Password: <code>{password}</code>").format(
-                    login=h(login or ""), password=h(password or "")
-                )
-            )
+    header += _shared_login(creds)
     header.append(
         ngettext(
             "{count} proxy. Tap a line to copy it:",
@@ -281,21 +288,8 @@ def is_big(creds: Credentials) -> bool:
 
 def credentials_summary(creds: Credentials, protocol: Protocol, listed: bool) -> str:
     """A big order's credentials screen: what it is, the shared login, and the way on."""
-    kind = f" · {type_label(creds.proxy_type)}" if creds.proxy_type else ""
-    lines = [
-        _("🔑 <b>Credentials</b> · <code>{order_id}</code>{kind} · {protocol}").format(
-            order_id=h(creds.order_id), kind=kind, protocol=protocol_name(protocol)
-        )
-    ]
-    logins = {(p.login, p.password) for p in creds.proxies if p.ip}
-    if len(logins) == 1:
-        login, password = next(iter(logins))
-        if login or password:
-            lines.append(
-                _("Login: <code>{login}</code> · Password: <code>{password}</code>").format(
-                    login=h(login or ""), password=h(password or "")
-                )
-            )
+    lines = [_credentials_title(creds, protocol)]
+    lines += _shared_login(creds)
     lines.append(ngettext(
         "{count} proxy: take them as a file for your tool.",
         "{count} proxies: take them as a file for your tool.",
