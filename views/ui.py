@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import (
@@ -49,16 +49,9 @@ async def show(
     if isinstance(target, CallbackQuery):
         message = target.message
         if message is not None and not isinstance(message, InaccessibleMessage):
-            try:
-                edited = await message.edit_text(text, reply_markup=markup)
+            edited = await _edit(message.edit_text(text, reply_markup=markup))
+            if edited is not None:
                 return edited if isinstance(edited, Message) else message
-            except TelegramBadRequest as exc:
-                if "not modified" in exc.message:
-                    return message
-                log.info("edit refused (%s); sending the screen as a new message", exc.message)
-            except TELEGRAM_FAILURES as exc:
-                log.warning("edit failed (%s: %s); sending the screen as a new message",
-                            type(exc).__name__, exc)
         if target.message is None:
             return None
         return await target.bot.send_message(target.message.chat.id, text, reply_markup=markup)
@@ -74,19 +67,27 @@ async def show_on(
     to edit, or when Telegram refuses the edit, the screen is sent as a new message (never
     lost, as in `show`)."""
     if screen_id is not None:
-        try:
-            edited = await message.bot.edit_message_text(
-                text, chat_id=message.chat.id, message_id=screen_id, reply_markup=markup
-            )
+        edited = await _edit(message.bot.edit_message_text(
+            text, chat_id=message.chat.id, message_id=screen_id, reply_markup=markup
+        ))
+        if edited is not None:
             return edited if isinstance(edited, Message) else None
-        except TelegramBadRequest as exc:
-            if "not modified" in exc.message:
-                return None
-            log.info("edit refused (%s); sending the screen as a new message", exc.message)
-        except TELEGRAM_FAILURES as exc:
-            log.warning("edit failed (%s: %s); sending the screen as a new message",
-                        type(exc).__name__, exc)
     return await message.answer(text, reply_markup=markup)
+
+
+async def _edit(edit: Awaitable[Message | bool]) -> Message | bool | None:
+    """An edit's answer; True when Telegram says the message shows this already; None when
+    the edit failed (logged), so the caller sends the screen as a new message instead."""
+    try:
+        return await edit
+    except TelegramBadRequest as exc:
+        if "not modified" in exc.message:
+            return True
+        log.info("edit refused (%s); sending the screen as a new message", exc.message)
+    except TELEGRAM_FAILURES as exc:
+        log.warning("edit failed (%s: %s); sending the screen as a new message",
+                    type(exc).__name__, exc)
+    return None
 
 
 def _tapped(query: CallbackQuery) -> Message | None:
