@@ -37,22 +37,14 @@ def reminder_text(
     """``order`` is the line from ``order_line``; ``unpriced``: some Extend button carries no
     price (the API could not quote it), so the message says so instead of letting a tap
     spend an amount nobody was shown."""
+    when = expiry_line(expires_at, now)
     if expired:
-        lines = [
-            _("⌛ <b>These proxies have expired.</b>"),
-            order,
-            _("Expired: {when}").format(when=expiry_line(expires_at, now)),
-            "",
-            _("Extend them to get them back, or open the order."),
-        ]
+        title, expiry = _("⌛ <b>These proxies have expired.</b>"), _("Expired: {when}")
+        action = _("Extend them to get them back, or open the order.")
     else:
-        lines = [
-            _("⏰ <b>Your proxies expire soon.</b>"),
-            order,
-            _("Expires: {when}").format(when=expiry_line(expires_at, now)),
-            "",
-            _("Extend with one tap: the amount is taken from your balance."),
-        ]
+        title, expiry = _("⏰ <b>Your proxies expire soon.</b>"), _("Expires: {when}")
+        action = _("Extend with one tap: the amount is taken from your balance.")
+    lines = [title, order, expiry.format(when=when), "", action]
     if unpriced:
         lines.append(_(
             "💬 1001Proxy cannot price this extension in advance: it charges it when you "
