@@ -303,14 +303,19 @@ class PurchaseService:
             quote = QuoteView.from_dict(op.request["view"])
             return WizardStep(wizard, quote=quote, notice=notice, detail=detail)
         if step == TYPE or wizard.sel.type is None:
-            prices = self._type_prices(await self._accounts.api_for(chat_id))
             return WizardStep(
-                replace(wizard, step=TYPE), notice=notice, detail=detail, prices=prices
+                replace(wizard, step=TYPE), notice=notice, detail=detail,
+                prices=self._type_prices(await self._accounts.api_for(chat_id)),
             )
+        priced = step in (PERIOD, QUANTITY, TARIF)
+        # The account's client once per screen, and only when this screen asks the API.
+        api = await self._accounts.api_for(chat_id) if priced or reference is None else None
         if reference is None:
-            reference = await self._reference(chat_id, wizard.sel.type)
-        if step in (PERIOD, QUANTITY, TARIF):
-            prices, unit = await self._choice_prices(chat_id, wizard, reference)
+            assert api is not None
+            reference = await api.get_reference(wizard.sel.type)
+        if priced:
+            assert api is not None
+            prices, unit = await self._choice_prices(api, chat_id, wizard, reference)
             return WizardStep(
                 wizard, reference=reference, notice=notice, detail=detail,
                 prices=prices, unit_price=unit,
@@ -340,7 +345,7 @@ class PurchaseService:
         return found
 
     async def _choice_prices(
-        self, chat_id: int, wizard: Wizard, reference: Reference
+        self, api: ProxyApi, chat_id: int, wizard: Wizard, reference: Reference
     ) -> tuple[dict[str, Decimal], Decimal | None]:
         """Prices for the buttons of the period, quantity or package step, by button value,
         and the price per unit the step's text names.
@@ -353,7 +358,6 @@ class PurchaseService:
         package's traffic) and asks nothing. A price the API does not give is left out.
         """
         sel = wizard.sel
-        api = await self._accounts.api_for(chat_id)
         if wizard.step == TARIF:
             totals: dict[str, Decimal] = {}
             for tarif in reference.tarifs:
@@ -372,7 +376,7 @@ class PurchaseService:
         if asked is None:
             return {}, None
         probes = {pid: _probe(sel, pid) for pid in periods}
-        probe = probes.get(asked) or _probe(sel, asked)
+        probe = probes[asked] if asked in probes else _probe(sel, asked)
         if probe is None:
             return {}, None
         try:
