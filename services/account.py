@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from core.clock import Clock, SystemClock
+from core.clock import Clock
 from core.security import KeyVault, KeyVaultError
 from proxy_api import Account, Page, ProxyApi, ProxyApiClient, Transaction
 from services.errors import AlreadyProcessing, NotLinked
@@ -86,12 +86,12 @@ class AccountService:
         client: ProxyApiClient,
         repos: Repositories,
         vault: KeyVault,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._repos = repos
         self._vault = vault
-        self._clock = clock or SystemClock()
+        self._clock = clock
         # Per account (key id): the last balance read and when (monotonic). In memory, one
         # process: another replica's purchase is not seen here (at most BALANCE_FRESH).
         self._balances: dict[str, tuple[Decimal, float]] = {}
