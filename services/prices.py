@@ -79,21 +79,12 @@ class PriceBook:
 
     def cached(self, api: ProxyApi, request: OrderRequest) -> Quote | None:
         """The price if the API told it within the TTL, without asking it."""
-        entry = self._quotes.get(price_key(api, request))
-        if entry is None:
-            return None
-        quote, stamp = entry
-        if self._clock.monotonic() - stamp >= self._ttl:
-            return None
-        return quote
+        return self._fresh(price_key(api, request))
 
     def remember(self, api: ProxyApi, request: OrderRequest, quote: Quote) -> None:
         """An answer the caller had from the API itself (the quote step's own calc), kept so
         that labels for the same request need not ask again."""
-        now = self._clock.monotonic()
-        if len(self._quotes) >= self._limit:
-            self._prune(now)
-        self._quotes[price_key(api, request)] = (quote, now)
+        self._keep(price_key(api, request), quote)
 
     def lowest_unit_price(self, api: ProxyApi, proxy_type: str) -> Decimal | None:
         """The lowest price per unit among this account's fresh answers for ``proxy_type``
@@ -116,7 +107,7 @@ class PriceBook:
         Failures are not kept: the next asker tries again.
         """
         key = price_key(api, request)
-        cached = self.cached(api, request)
+        cached = self._fresh(key)
         if cached is not None:
             return cached
         task = self._fetches.get(key)
@@ -131,11 +122,20 @@ class PriceBook:
 
     async def _fetch(self, api: ProxyApi, request: OrderRequest, key: PriceKey) -> Quote:
         quote = await api.calc_order(request)
+        self._keep(key, quote)
+        return quote
+
+    def _fresh(self, key: PriceKey) -> Quote | None:
+        entry = self._quotes.get(key)
+        if entry is None or self._clock.monotonic() - entry[1] >= self._ttl:
+            return None
+        return entry[0]
+
+    def _keep(self, key: PriceKey, quote: Quote) -> None:
         now = self._clock.monotonic()
         if len(self._quotes) >= self._limit:
             self._prune(now)
         self._quotes[key] = (quote, now)
-        return quote
 
     def _fetched(self, key: PriceKey, task: asyncio.Task[Quote]) -> None:
         if self._fetches.get(key) is task:
