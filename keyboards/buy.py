@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from aiogram.types import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from keyboards.callbacks import ORDER_ID_MAX, AskApprovalCb, BuyCb, ConfirmCb, MenuCb, OrderCb
-from keyboards.common import cancel_button, fit, home_button
+from keyboards.common import cancel_button, fit, home_button, priced
 from keyboards.topup import top_up_button
 from services.purchase import (
     COUNTRY,
@@ -57,11 +55,6 @@ def _pick(
         text=fit(_mark(chosen, label), name),
         callback_data=BuyCb(act="set", step=step, val=str(value)).pack(),
     )
-
-
-def _priced(label: str, price: Decimal | None) -> str:
-    """A choice with the API's price for it: "5 · $6.25", "1 week · $1.25"."""
-    return label if price is None else f"{label} · {usd(price)}"
 
 
 def _back_cancel(first_step: bool = False) -> list[InlineKeyboardButton]:
@@ -124,7 +117,7 @@ def screen_keyboard(screen: WizardStep, requester: bool = False) -> InlineKeyboa
     elif step == PERIOD:
         buttons = [
             _pick(
-                PERIOD, p.id, _priced(period_label(p.days, p.name), screen.prices.get(str(p.id))),
+                PERIOD, p.id, priced(period_label(p.days, p.name), screen.prices.get(str(p.id))),
                 p.id == sel.period_id, name=p.name,
             )
             for p in reference.periods
@@ -132,12 +125,12 @@ def screen_keyboard(screen: WizardStep, requester: bool = False) -> InlineKeyboa
         rows += _rows(buttons, 2)
     elif step == QUANTITY:
         buttons = [
-            _pick(QUANTITY, n, _priced(str(n), screen.prices.get(str(n))), n == sel.quantity)
+            _pick(QUANTITY, n, priced(str(n), screen.prices.get(str(n))), n == sel.quantity)
             for n in QUANTITY_PRESETS
         ]
         if sel.quantity is not None and sel.quantity not in QUANTITY_PRESETS:
             total = screen.prices.get(str(sel.quantity))
-            buttons.append(_pick(QUANTITY, sel.quantity, _priced(str(sel.quantity), total), True))
+            buttons.append(_pick(QUANTITY, sel.quantity, priced(str(sel.quantity), total), True))
         # Two a row: "25 · $31.25" fits a phone's half width, three do not.
         rows += _rows(buttons, 2 if screen.prices else 3)
     elif step == PROTOCOL:
@@ -147,7 +140,7 @@ def screen_keyboard(screen: WizardStep, requester: bool = False) -> InlineKeyboa
         for tarif in reference.tarifs:
             chosen = tarif.id == sel.tarif_id
             # The package's total: its price per GB is in the text (views/buy.py).
-            label = _priced(tarif.name, screen.prices.get(str(tarif.id)))
+            label = priced(tarif.name, screen.prices.get(str(tarif.id)))
             rows.append([_pick(TARIF, tarif.id, label, chosen, name=tarif.name)])
     rows.append(_back_cancel())
     return InlineKeyboardMarkup(inline_keyboard=rows)

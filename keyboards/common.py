@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -9,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from keyboards.callbacks import CancelCb, MenuCb
 from views.commands import main_menu_buttons
 from views.dashboard import API_KEYS_URL
+from views.format import usd
 
 # About what a phone shows of a button in a row of two; longer labels get cut off there.
 # tests/test_keyboards.py holds every button of every keyboard to it, in every language.
@@ -29,6 +32,11 @@ def fit(label: str, name: str) -> str:
     if room < _MIN_NAME:
         return label
     return label.replace(name, name[: room - 1].rstrip() + "…", 1)
+
+
+def priced(label: str, price: Decimal | None) -> str:
+    """A choice with the API's price for it: "5 · $6.25", "1 week · $1.25"."""
+    return label if price is None else f"{label} · {usd(price)}"
 
 
 def home_button() -> InlineKeyboardButton:

@@ -20,7 +20,7 @@ from keyboards.callbacks import (
     OrderCb,
     OrdersCb,
 )
-from keyboards.common import BUTTON_LIMIT, fit, home_button
+from keyboards.common import BUTTON_LIMIT, fit, home_button, priced
 from keyboards.topup import top_up_button
 from proxy_api import InsufficientFunds, Period, Protocol
 from services.exports import FORMATS
@@ -36,7 +36,6 @@ from services.orders import (
     OrdersPage,
 )
 from views.catalogue import type_label
-from views.format import usd
 from views.names import country_flag, period_label
 from views.orders import (
     left_short,
@@ -190,10 +189,7 @@ def extend_periods_keyboard(
     """One button per period, with what extending for it costs where the API told it."""
     builder = InlineKeyboardBuilder()
     for period in periods:
-        label = period_label(period.days, period.name)
-        price = (prices or {}).get(period.id)
-        if price is not None:
-            label = f"{label} · {usd(price)}"
+        label = priced(period_label(period.days, period.name), (prices or {}).get(period.id))
         builder.button(
             text=fit(label, period.name),
             callback_data=ExtendCb(order_id=order_id, period_id=period.id),
