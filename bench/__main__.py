@@ -68,6 +68,7 @@ class Config:
     burst_spread: float = 10.0  # seconds over which the users open the wizard
     purchases: int = 20  # users buying (twice each) for the upstream-calls row
     settle: float = 2.0  # seconds after start-up before memory is read
+    workloads: tuple[str, ...] = ("wizard", "help", "taps")  # the timed throughput loads
 
     @classmethod
     def quick(cls) -> Config:
@@ -107,12 +108,12 @@ async def throughput(cfg: Config, sandbox: SandboxServer, table: report.Table) -
                 await run_load(bot, bot_users, wizard, cfg.seconds / 2, floor=False)
                 await run_load(floor, floor_users, wizard, cfg.seconds / 2, floor=True)
                 refs_before = references.snapshot()
-                workloads = [
-                    ("wizard", wizard, True),
-                    ("/help messages", help_messages, False),
-                    ("taps on menu buttons", MenuTaps(), False),
-                ]
-                for name, script, detail in workloads:
+                workloads = {
+                    "wizard": ("wizard", wizard, True),
+                    "help": ("/help messages", help_messages, False),
+                    "taps": ("taps on menu buttons", MenuTaps(), False),
+                }
+                for name, script, detail in (workloads[w] for w in cfg.workloads):
                     pairs = await alternate(bot, bot_users, floor, floor_users, script,
                                             pairs=cfg.pairs, seconds=cfg.seconds)
                     report.load_rows(table, f"{name} ({cfg.users} users)", pairs, detail=detail)
@@ -278,6 +279,8 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, defaults.sizes)),
                         help="stored orders for the start-up rows, comma-separated")
     parser.add_argument("--only", help="comma-separated: throughput,startup,fanout,flood")
+    parser.add_argument("--workloads", default=",".join(defaults.workloads),
+                        help="throughput loads to time, comma-separated: wizard,help,taps")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (checks the harness)")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
@@ -285,7 +288,8 @@ def cli(argv: list[str] | None = None) -> None:
         cfg = Config.quick()
     else:
         cfg = Config(users=args.users, seconds=args.seconds, pairs=args.pairs,
-                     fanout=args.fanout, sizes=tuple(int(s) for s in args.sizes.split(",")))
+                     fanout=args.fanout, sizes=tuple(int(s) for s in args.sizes.split(",")),
+                     workloads=tuple(args.workloads.split(",")))
     only = set(args.only.split(",")) if args.only else None
     started, clock = report.now(), time.perf_counter()
     table = asyncio.run(main(cfg, only))

@@ -48,6 +48,32 @@ async def test_connection_pragmas_and_version(db):
     assert await db.migrate() == version  # idempotent: nothing applied twice
 
 
+async def test_plain_statements_take_one_hop_to_the_database_thread(db, monkeypatch):
+    """fetchone/fetchall/execute each reach aiosqlite's thread once, with its answer exact.
+
+    They serve every update; aiosqlite's cursor API took three hops per statement.
+    """
+    hops = []
+    real = db.conn._execute
+
+    async def counted(fn, *args, **kwargs):
+        hops.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(db.conn, "_execute", counted)
+    await db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    assert await db.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'b')") == 3
+    assert await db.execute("UPDATE t SET v = 'c' WHERE v = 'b'") == 2
+    assert await db.execute("UPDATE t SET v = 'c' WHERE k = 9") == 0
+    row = await db.fetchone("SELECT k, v FROM t WHERE v = ? ORDER BY k", ("c",))
+    assert (row["k"], row["v"]) == (2, "c")
+    assert await db.fetchone("SELECT k FROM t WHERE k = 9") is None
+    assert [r["k"] for r in await db.fetchall("SELECT k FROM t ORDER BY k DESC")] == [3, 2, 1]
+    assert len(hops) == 7
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.execute("INSERT INTO t VALUES (1, 'again')")
+
+
 async def test_fsm_state_survives_reconnect(tmp_path, clock):
     key = StorageKey(bot_id=1, chat_id=10, user_id=20)
     first = Database(tmp_path / "fsm.sqlite3")
