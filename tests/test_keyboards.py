@@ -630,3 +630,28 @@ def test_every_keyboard_factory_is_measured_here() -> None:
             if obj.__module__ == module.__name__ and builds_markup and f"{name}(" not in measured:
                 unmeasured.append(f"{module.__name__}.{name}")
     assert not unmeasured, f"build these in _all_markups: {unmeasured}"
+
+
+def test_menus_are_built_once_per_language_and_never_mixed() -> None:
+    from bot.i18n import build_i18n
+    from keyboards.common import dashboard_menu, main_menu
+
+    i18n = build_i18n()
+    with i18n.context():
+        with i18n.use_locale("en"):
+            en = main_menu(linked=True)
+            assert main_menu(linked=True) is en  # built once
+            assert main_menu(linked=False) is not en
+            en_dash = dashboard_menu(True, "https://t.me/help")
+            assert dashboard_menu(True, None) is not en_dash
+            assert en_dash.inline_keyboard[:-1] == en.inline_keyboard
+        with i18n.use_locale("ru"):
+            ru = main_menu(linked=True)
+            ru_dash = dashboard_menu(True, "https://t.me/help")
+    labels = [b.text for row in en.inline_keyboard for b in row]
+    ru_labels = [b.text for row in ru.inline_keyboard for b in row]
+    assert "📦 My orders" in labels and "📦 My orders" not in ru_labels
+    assert [b.callback_data for row in ru.inline_keyboard for b in row] == [
+        b.callback_data for row in en.inline_keyboard for b in row
+    ]
+    assert ru_dash.inline_keyboard[-1][0].text != en_dash.inline_keyboard[-1][0].text
