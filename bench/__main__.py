@@ -18,6 +18,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
@@ -108,18 +109,19 @@ async def throughput(cfg: Config, sandbox: SandboxServer, table: report.Table) -
                     "help": ("/help messages", help_messages, False),
                     "taps": ("taps on menu buttons", MenuTaps(), False),
                 }
-                timed = [workloads[w] for w in cfg.workloads]
-                # Warm both (imports, caches, connections) with the first timed load before
-                # anything is counted.
-                warm = timed[0][1]
-                await run_load(bot, bot_users, warm, cfg.seconds / 2, floor=False)
-                await run_load(floor, floor_users, warm, cfg.seconds / 2, floor=True)
-                refs_before = references.snapshot()
-                for name, script, detail in timed:
+                refs_before = None
+                for name, script, detail in (workloads[w] for w in cfg.workloads):
+                    # Warm both (imports, caches, connections; the balances the menu shows
+                    # for a minute) with this load before it is counted: a steady state,
+                    # not what the load before left behind.
+                    await run_load(bot, bot_users, script, cfg.seconds / 2, floor=False)
+                    await run_load(floor, floor_users, script, cfg.seconds / 2, floor=True)
+                    if refs_before is None:
+                        refs_before = references.snapshot()
                     pairs = await alternate(bot, bot_users, floor, floor_users, script,
                                             pairs=cfg.pairs, seconds=cfg.seconds)
                     report.load_rows(table, f"{name} ({cfg.users} users)", pairs, detail=detail)
-                steady = references.snapshot() - refs_before
+                steady = references.snapshot() - (refs_before or Counter())
                 table.add("reference calls during the timed runs (warm cache)", "—",
                           f"{sum(steady.values())} ({dict(steady) or 'none'})")
 
