@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from bot.settings import SettingsError, load_settings
+from core.heap import settle_after_start
 from core.security import KeyVaultError
 
 
@@ -14,6 +15,7 @@ async def _run() -> None:
 
     settings = load_settings()
     app = await build_app(settings)
+    settle_after_start()  # what start-up built is never garbage: not walked again
     await app.run(handle_signals=True)
 
 
