@@ -75,8 +75,11 @@ async def remember(state: FSMContext, shown: Message | None) -> None:
         return
     if current is not None:
         past.insert(0, current)
-        await _strip(shown, current)
+    # Recorded before the old screen's buttons go (an API call): a tap on either meanwhile
+    # is judged by the new record.
     await _save(state, shown.message_id, [p for p in past if p != shown.message_id])
+    if current is not None:
+        await _strip(shown, current)
 
 
 async def current_screen(state: FSMContext) -> int | None:
@@ -89,16 +92,23 @@ async def leave(state: FSMContext, target: Message | CallbackQuery) -> None:
     current, past = await _load(state)
     if current is None:
         return
-    if current != tapped_id(target):
+    stripped = current != tapped_id(target)
+    if stripped:
         past.insert(0, current)
-        await _strip(target, current)
     await _save(state, None, past)
+    if stripped:
+        await _strip(target, current)
 
 
 async def out_of_date(state: FSMContext, message_id: int, strict: bool) -> bool:
     """A tap on ``message_id`` is out of date: the message is a screen the flow left, or
-    (``strict``: buttons only the current screen has) not the flow's current screen."""
+    (``strict``: buttons only the current screen has) older than the flow's current screen.
+
+    A newer one is the screen just shown, its record still on the way (`remember` runs
+    after the message is sent, and a quick tap can be handled meanwhile): message ids only
+    grow in a chat, and only a flow's screens carry its buttons.
+    """
     current, past = await _load(state)
     if message_id in past:
         return True
-    return strict and current is not None and current != message_id
+    return strict and current is not None and message_id < current

@@ -69,6 +69,36 @@ async def test_typed_input_takes_the_buttons_off_the_previous_screen(harness) ->
     await tap(chat, found, "Germany", expect=PERIOD)
 
 
+async def test_the_new_screen_works_while_the_old_one_is_losing_its_buttons(harness) -> None:
+    chat, _ = await harness.linked_chat()
+    first = await start_buy(chat)
+    first = await tap(chat, first, "Datacenter IPv4", expect=COUNTRY)
+    slow = harness.tg.hold_next("editMessageReplyMarkup")  # taking the old buttons off
+    found = await say(chat, "Germ", expect="Search")
+    # A quick tap on the new screen is not "out of date" while that call is on its way.
+    await tap(chat, found, "Germany", expect=PERIOD)
+    slow.set()
+    await chat.wait_until(lambda c: not c.message(first.message_id).buttons,
+                          timeout=TIMEOUT, what="the previous step without buttons")
+
+
+async def test_a_screen_newer_than_the_recorded_one_is_current_and_older_ones_are_not() -> None:
+    # `remember` records a screen after sending it: a tap on it can come first.
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.base import StorageKey
+    from aiogram.fsm.storage.memory import MemoryStorage
+
+    from handlers import flow_screens
+
+    state = FSMContext(MemoryStorage(), StorageKey(bot_id=1, chat_id=2, user_id=3))
+    await flow_screens._save(state, 10, [7])
+    assert not await flow_screens.out_of_date(state, 10, strict=True)
+    assert not await flow_screens.out_of_date(state, 12, strict=True)  # shown, not recorded
+    assert await flow_screens.out_of_date(state, 8, strict=True)  # older, never recorded
+    assert await flow_screens.out_of_date(state, 7, strict=False)  # left behind
+    assert not await flow_screens.out_of_date(state, 8, strict=False)
+
+
 async def test_an_old_cancel_far_up_the_chat_is_out_of_date_and_the_wizard_goes_on(
     harness,
 ) -> None:

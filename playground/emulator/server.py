@@ -270,6 +270,7 @@ class FakeBotApi:
         self._next_supergroup = 1_999_000_001
         self._seq = 0
         self._faults: list[_Fault] = []
+        self._holds: list[tuple[str, asyncio.Event]] = []
         self.rate_limits: RateLimits | None = None
         self.limit_refusals = 0  # 429s given because the bot outran ``rate_limits``
         self._poll_generation = 0
@@ -413,6 +414,13 @@ class FakeBotApi:
             _Fault(method.lower(), times, error_code, description, retry_after, disconnect)
         )
 
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call of ``method`` waits for its answer until the returned gate is set
+        (a slow Telegram, for what the bot does meanwhile)."""
+        gate = asyncio.Event()
+        self._holds.append((method.lower(), gate))
+        return gate
+
     def enforce_limits(
         self,
         *,
@@ -491,6 +499,10 @@ class FakeBotApi:
         fault = self._take_fault(method.lower())
         if fault is not None:
             return self._apply_fault(request, method, params, fault)
+        hold = next((h for h in self._holds if h[0] == method.lower()), None)
+        if hold is not None:
+            self._holds.remove(hold)
+            await hold[1].wait()
         try:
             result = await handler(params)
         except ApiError as exc:
