@@ -184,3 +184,36 @@ async def test_an_inlined_magic_filter_still_filters() -> None:
                           chat=Chat(id=1, type="private"))
         await dispatcher.propagate_event("message", message)
     assert seen == ["yes"]
+
+
+async def test_a_tap_is_offered_only_to_routers_that_may_take_it() -> None:
+    # The root narrows a tap's routers by its prefix (handlers.TapRouter); every router
+    # left out would have turned the tap down anyway, and the order is the tree's.
+    from aiogram.types import CallbackQuery, User
+
+    root = build_root_router()
+    heads = set()
+    for router in root.sub_routers:
+        for handler in router.callback_query.handlers:
+            for item in handler.filters or ():
+                factory = getattr(item.callback, "callback_data", None)
+                if factory is not None:
+                    heads.add(factory.__prefix__)
+    assert {"m", "b", "x"} <= heads
+    samples = [f"{head}:1:2" for head in heads] + [f"{head}" for head in heads]
+    samples += ["", "zz:1", "forged", ":", "m", "m:"]
+    for data in samples:
+        query = CallbackQuery(id="1", from_user=User(id=1, is_bot=False, first_name="U"),
+                              chat_instance="c", data=data)
+        offered = root._routers_for(data)
+        assert list(offered) == [r for r in root.sub_routers if r in offered]  # tree order
+        for router in root.sub_routers:
+            if router in offered:
+                continue
+            taps = router.callback_query
+            if not taps.handlers and not router.sub_routers:
+                continue  # nothing there to take a tap
+            accepted, _ = await taps.check_root_filters(query)
+            assert not accepted, (data, router.name)
+    # The fallback (takes any tap) is offered every tap, last.
+    assert all(root._routers_for(d)[-1].name == "handlers.fallback" for d in samples)
