@@ -200,7 +200,8 @@ class App:
 
     async def check_telegram(self) -> None:
         try:
-            me = await self.bot.get_me()
+            # Cached on the Bot: polling's own start asks for it again, and gets it free.
+            me = await self.bot.me()
         except TelegramUnauthorizedError:
             raise StartupError(
                 "Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
