@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from cryptography.fernet import Fernet
 
 from bench import dataset, report
-from bench.harness import BotProcess, User, fake_telegram, scratch_dir
+from bench.harness import BotProcess, User, build_ahead, fake_telegram, scratch_dir
 from bench.scenarios import (
     MenuTaps,
     Pairs,
@@ -256,6 +256,7 @@ def num_ms(value: float) -> str:
 
 
 async def main(cfg: Config, only: set[str] | None = None) -> report.Table:
+    build_ahead()
     table = report.Table()
     table.notes.append(
         f"{cfg.users} simulated users, closed loop, {cfg.pairs} A B A B pairs of "

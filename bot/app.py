@@ -8,6 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from aiogram import Bot, Dispatcher
@@ -18,13 +19,11 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.background import BackgroundTasks
 from bot.deposit_job import DepositJob
 from bot.flood import Throttle, ThrottlingMiddleware
-from bot.health import add_ops_routes, api_reachable, database_writable
 from bot.i18n import LANGUAGES, UserLanguageMiddleware, build_i18n
 from bot.logs import UpdateContext, log_update, record_handlers
 from bot.metrics import Metrics, TelegramMetricsMiddleware, UpdateMetricsMiddleware
@@ -37,7 +36,6 @@ from bot.settings import Settings
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.telegram_session import BotSession
 from bot.update_tasks import UpdateTasks
-from bot.webhook import MAX_CONNECTIONS, BoundedWebhookHandler, start_site, webhook_path
 from core.clock import Clock, SystemClock
 from core.security import KeyVault, load_vault
 from handlers import build_root_router
@@ -69,6 +67,11 @@ from views.best_effort import BestEffortCallbackAnswerMiddleware, best_effort
 from views.commands import menu_commands
 from views.names import country_search_names
 from views.ui import set_working_delay
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.webhook import BoundedWebhookHandler
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,8 @@ class App:
     # Everything scheduled leaves through it (bot/sender.py); wake() it after queueing.
     sender: OutboxSender
     reminder_job: ReminderJob
-    metrics: Metrics
+    # None unless served (METRICS_PORT, or webhook mode): see `_serves_metrics`.
+    metrics: Metrics | None
     _closed: bool = field(default=False, init=False)
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     # Set while serving in webhook mode (tests look at its bound).
@@ -117,6 +121,13 @@ class App:
 
     def ops_app(self) -> web.Application:
         """An aiohttp app answering /healthz and /metrics."""
+        # The operator's endpoints (aiohttp's server, prometheus-client) load only when
+        # served, not at every start.
+        from aiohttp import web
+
+        from bot.health import add_ops_routes, api_reachable, database_writable
+
+        assert self.metrics is not None, "metrics are built whenever they are served"
         web_app = web.Application()
         add_ops_routes(
             web_app,
@@ -130,6 +141,13 @@ class App:
 
     async def run_webhook(self, handle_signals: bool = True) -> None:
         """Serve the webhook (and /healthz, /metrics) until stopped; then close everything."""
+        from bot.webhook import (  # aiohttp's server: only in webhook mode
+            MAX_CONNECTIONS,
+            BoundedWebhookHandler,
+            start_site,
+            webhook_path,
+        )
+
         settings = self.settings
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         runner = None
@@ -182,7 +200,8 @@ class App:
 
     async def check_telegram(self) -> None:
         try:
-            me = await self.bot.get_me()
+            # Cached on the Bot: polling's own start asks for it again, and gets it free.
+            me = await self.bot.me()
         except TelegramUnauthorizedError:
             raise StartupError(
                 "Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
@@ -203,6 +222,8 @@ class App:
                 self.bot.delete_webhook(drop_pending_updates=False), "delete the webhook"
             )
             if self.settings.metrics_port is not None:
+                from bot.webhook import start_site  # aiohttp's server: only when asked for
+
                 ops = await start_site(self.ops_app(), self.settings.webhook_host,
                                        self.settings.metrics_port)
             await self.dispatcher.start_polling(
@@ -294,6 +315,11 @@ async def _register_commands(bot: Bot, i18n: I18n) -> None:
         )
 
 
+def _serves_metrics(settings: Settings) -> bool:
+    """/metrics is served beside the webhook, or on METRICS_PORT when polling."""
+    return settings.webhook_mode or settings.metrics_port is not None
+
+
 async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
     vault = load_vault(settings.encryption_key, settings.key_file)
@@ -335,17 +361,18 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     membership = ChatMembership(repos.chats, outbox)
     # Its own owner id: claims of a sender that is gone are taken over after their lease.
     sender = OutboxSender(bot, outbox, membership, clock, owner=uuid.uuid4().hex)
-    metrics = Metrics(db)
+    metrics = Metrics(db) if _serves_metrics(settings) else None
     # Handlers' replies share Telegram's 30 messages a second with the sender.
     bot.session.middleware(sender.other_sends())
     retry_after = RetryAfterMiddleware(clock)
-    retry_after.on_retry = metrics.telegram_retry
     bot.session.middleware(retry_after)
-    # Inside the retry middleware: every attempt is counted, each 429 too.
-    bot.session.middleware(TelegramMetricsMiddleware(metrics))
-    api_client.on_response = metrics.api_response
-    api_client.on_retry = metrics.api_retry
-    sender.on_outcome = metrics.outbox_outcome
+    if metrics is not None:
+        retry_after.on_retry = metrics.telegram_retry
+        # Inside the retry middleware: every attempt is counted, each 429 too.
+        bot.session.middleware(TelegramMetricsMiddleware(metrics))
+        api_client.on_response = metrics.api_response
+        api_client.on_retry = metrics.api_retry
+        sender.on_outcome = metrics.outbox_outcome
     # Who opened each screen in a group, so nobody else's tap changes it.
     bot.session.middleware(ScreenRecorder(repos.groups))
     set_working_delay(settings.working_delay.total_seconds())
@@ -452,10 +479,12 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
 
     orders.on_order_changed = replan_read_order
 
-    async def count_paid_action(op: Operation) -> None:
-        metrics.paid_action_done(op.kind)
+    if metrics is not None:
 
-    runner.after_done(count_paid_action)
+        async def count_paid_action(op: Operation) -> None:
+            metrics.paid_action_done(op.kind)
+
+        runner.after_done(count_paid_action)
     scheduler.add_job(
         repos.operations.purge_older_than,
         "interval",

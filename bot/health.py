@@ -68,7 +68,7 @@ def add_ops_routes(web_app: web.Application, metrics: Metrics, checks: dict[str,
 
     async def metrics_page(request: web.Request) -> web.Response:
         body = await metrics.render()
-        return web.Response(body=body, headers={"Content-Type": Metrics.CONTENT_TYPE})
+        return web.Response(body=body, headers={"Content-Type": metrics.content_type})
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_page)

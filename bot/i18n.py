@@ -1,15 +1,21 @@
-"""gettext catalogs: English is the source language, `.po` files are compiled at start."""
+"""gettext catalogs: English is the source language; `.po` files are compiled at start.
+
+A compiled catalog (`.mo`, ignored by git) is kept beside its `.po` and compiled again only
+when the `.po` is newer, so a start does not parse the catalogs each time (babel's `.po`
+reader is imported only then); where that folder is read-only they are compiled into a
+scratch directory at every start instead.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from core.languages import DEFAULT_LOCALE, LANGUAGES, pick_language
 from storage import Repositories
@@ -26,27 +32,62 @@ __all__ = [
     "user_language",
 ]
 
+log = logging.getLogger(__name__)
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 _REMEMBERED_MAX = 10_000
 DOMAIN = "messages"
 
 
-def compile_catalogs(source: Path, target: Path) -> None:
+def compile_catalogs(source: Path, target: Path, *, stale_only: bool = False) -> None:
+    """Compile every `.po` under ``source`` into ``target`` (only the stale ones if asked)."""
+    # Parsing .po files is the slow part of it: babel's reader loads only when one is needed.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     for po_path in source.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
         locale = po_path.parent.parent.name
+        out = target / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        if stale_only and _is_fresh(out, po_path):
+            continue
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=locale, domain=DOMAIN)
-        out = target / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("wb") as fh:
-            write_mo(fh, catalog)
+        # Written aside and renamed: another process starting now reads the old or the new.
+        partial = out.with_name(f".{DOMAIN}.{os.getpid()}.mo")
+        try:
+            with partial.open("wb") as fh:
+                write_mo(fh, catalog)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def _is_fresh(mo_path: Path, po_path: Path) -> bool:
+    try:
+        return mo_path.stat().st_mtime_ns >= po_path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+
+
+def _all_fresh(source: Path) -> bool:
+    return all(
+        _is_fresh(po.with_suffix(".mo"), po) for po in source.glob(f"*/LC_MESSAGES/{DOMAIN}.po")
+    )
 
 
 def build_i18n(source: Path = LOCALES_DIR) -> I18n:
-    """Compile into a scratch directory; I18n reads the catalogs into memory at once."""
-    with tempfile.TemporaryDirectory(prefix="bot-i18n-") as scratch:
-        compile_catalogs(source, Path(scratch))
-        return I18n(path=scratch, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+    """I18n over catalogs compiled beside their `.po` (or in a scratch directory)."""
+    if not _all_fresh(source):
+        try:
+            compile_catalogs(source, source, stale_only=True)
+        except OSError as exc:
+            log.info("locales folder not writable (%s): compiling into a scratch directory", exc)
+            # I18n reads the catalogs into memory at once: the directory may go after.
+            with tempfile.TemporaryDirectory(prefix="bot-i18n-") as scratch:
+                compile_catalogs(source, Path(scratch))
+                return I18n(path=scratch, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+    return I18n(path=source, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
 
 
 

@@ -3,6 +3,8 @@
 Every App has its own CollectorRegistry (not prometheus-client's global one), so tests can
 build the app many times in one process and each scrape shows only that app's counts.
 The components report through small hooks (plain callables) so none of them imports this.
+Metrics exist only where they are served (METRICS_PORT, or webhook mode): without them the
+app builds none, and prometheus-client is not even imported (start-up, issue 14).
 """
 
 from __future__ import annotations
@@ -20,14 +22,6 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.types import TelegramObject, Update
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
 
 from storage import Database
 
@@ -44,9 +38,17 @@ def endpoint_label(method: str, path: str) -> str:
 class Metrics:
     """The app's metrics; `render()` gives the Prometheus text format."""
 
-    CONTENT_TYPE = CONTENT_TYPE_LATEST
-
     def __init__(self, db: Database | None = None) -> None:
+        # Here, not at the top: a bot that serves no metrics never loads prometheus-client.
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+        )
+
+        self.content_type = CONTENT_TYPE_LATEST
         self.registry = CollectorRegistry(auto_describe=True)
         self._db = db
         r = self.registry
@@ -131,6 +133,8 @@ class Metrics:
                 "SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'sending')"
             )
             self.sender_queue.set(row[0] if row else 0)
+        from prometheus_client import generate_latest  # loaded by __init__ already
+
         return generate_latest(self.registry)
 
 
@@ -164,9 +168,14 @@ UpdateLogger = Callable[[Update, str, float, bool], None]
 
 
 class UpdateMetricsMiddleware(BaseMiddleware):
-    """Outer middleware on `dispatcher.update`: counts, times and logs each update."""
+    """Outer middleware on `dispatcher.update`: counts, times and logs each update.
 
-    def __init__(self, metrics: Metrics, log_update: UpdateLogger | None = None) -> None:
+    Without metrics (none served) it only times and logs.
+    """
+
+    def __init__(
+        self, metrics: Metrics | None, log_update: UpdateLogger | None = None
+    ) -> None:
         self._metrics = metrics
         self._log_update = log_update
 
@@ -179,18 +188,21 @@ class UpdateMetricsMiddleware(BaseMiddleware):
         kind = _update_type(event)
         started = time.perf_counter()
         failed = True
-        self._metrics.in_flight.inc()
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
             result = await handler(event, data)
             failed = False
             return result
         finally:
             elapsed = time.perf_counter() - started
-            self._metrics.in_flight.dec()
-            self._metrics.updates.labels(kind).inc()
-            self._metrics.handler_seconds.labels(kind).observe(elapsed)
-            if failed:
-                self._metrics.update_errors.labels(kind).inc()
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.updates.labels(kind).inc()
+                metrics.handler_seconds.labels(kind).observe(elapsed)
+                if failed:
+                    metrics.update_errors.labels(kind).inc()
             if self._log_update is not None and isinstance(event, Update):
                 self._log_update(event, kind, elapsed, failed)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import quote
+from urllib.request import getproxies
 
 import httpx
 from pydantic import TypeAdapter
@@ -76,12 +77,43 @@ _DEPOSIT_ADDRESS = TypeAdapter(DepositAddress)
 _DEPOSIT_ADDRESSES = TypeAdapter(list[DepositAddress])
 
 
+class LazyTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, built on the first request instead of at start-up.
+
+    Building it loads the CA certificates into an SSL context (about 0.1 s of CPU), which
+    the bot's start-up has no use for: nothing is asked of the API before polling starts.
+    It is built once (no await between the check and the assignment) and then reused.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    def _inner(self) -> httpx.AsyncHTTPTransport:
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport(limits=self._limits)
+        return self._transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def build_http_client(timeout: float = 15.0) -> httpx.AsyncClient:
     """The one pooled HTTP client a process shares between all API keys."""
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
+    # httpx honours HTTP(S)_PROXY only when it builds its transports itself: with a proxy in
+    # the environment it does, as ever; without one (the usual case) the transport waits
+    # for the first request.
+    proxied = any(getproxies().get(scheme) for scheme in ("http", "https", "all"))
     return httpx.AsyncClient(
         # A dead host should fail fast; a slow upstream order may legitimately take a while.
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30),
+        limits=limits,
+        transport=None if proxied else LazyTransport(limits),
         headers={"User-Agent": USER_AGENT},
         # A redirect is a misconfigured base URL, not something to follow with a bearer key.
         follow_redirects=False,

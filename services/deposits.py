@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import segno
-
 from proxy_api import DEPOSIT_CURRENCIES, DepositAddress
 from proxy_api.errors import BadResponse
 from services.account import AccountService
@@ -118,6 +116,9 @@ def _address_in(addresses: list[DepositAddress], code: str) -> str | None:
 
 def qr_png(data: str) -> bytes:
     """A QR code (never a Micro QR, which phone cameras do not read) of ``data``, as PNG."""
+    # Imported on the first deposit screen, not at start-up (only this function draws).
+    import segno
+
     buffer = io.BytesIO()
     segno.make_qr(data, error="m").save(buffer, kind="png", scale=8, border=4)
     return buffer.getvalue()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 
+import bot.i18n as bot_i18n
 from bot.i18n import LOCALES_DIR, build_i18n, pick_language
 from bot.i18n_update import extract
 
@@ -70,3 +73,43 @@ def test_catalogs_compile_and_translate():
 )
 def test_language_is_picked_from_telegram_code(code, expected):
     assert pick_language(code) == expected
+
+
+def _copy_of_locales(tmp_path: Path) -> Path:
+    source = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, source, ignore=shutil.ignore_patterns("*.mo"))
+    return source
+
+
+def test_compiled_catalog_is_kept_until_its_po_changes(tmp_path):
+    source = _copy_of_locales(tmp_path)
+    po_path = source / "ru" / "LC_MESSAGES" / "messages.po"
+    mo_path = po_path.with_suffix(".mo")
+    assert build_i18n(source).gettext("Nothing to cancel.", locale="ru") != "Nothing to cancel."
+    compiled = mo_path.stat().st_mtime_ns
+    build_i18n(source)
+    assert mo_path.stat().st_mtime_ns == compiled  # a second start reuses it
+
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale="ru")
+    catalog["Nothing to cancel."].string = "Нечего отменять (новое)."
+    with po_path.open("wb") as fh:
+        write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
+    os.utime(po_path, ns=(compiled + 10**9, compiled + 10**9))  # edited after the compile
+    changed = build_i18n(source).gettext("Nothing to cancel.", locale="ru")
+    assert changed == "Нечего отменять (новое)."
+    assert sorted(p.name for p in mo_path.parent.iterdir()) == ["messages.mo", "messages.po"]
+
+
+def test_read_only_locales_are_compiled_into_a_scratch_directory(tmp_path, monkeypatch):
+    source = _copy_of_locales(tmp_path)
+    compile_catalogs = bot_i18n.compile_catalogs
+
+    def read_only(src: Path, target: Path, **kwargs: bool) -> None:
+        if target == src:
+            raise PermissionError(13, "Permission denied", str(target))
+        compile_catalogs(src, target, **kwargs)
+
+    monkeypatch.setattr(bot_i18n, "compile_catalogs", read_only)
+    assert build_i18n(source).gettext("Nothing to cancel.", locale="ru") != "Nothing to cancel."
+    assert not (source / "ru" / "LC_MESSAGES" / "messages.mo").exists()

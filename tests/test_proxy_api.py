@@ -1193,3 +1193,52 @@ async def test_a_refused_connection_is_not_an_unanswered_attempt():
     finally:
         await client.aclose()
         await http.aclose()
+
+
+# -- the pooled client's transport (start-up, issue 14) ---------------------------------
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                    "all_proxy", "NO_PROXY", "no_proxy")
+
+
+async def test_transport_and_its_ssl_context_are_built_on_the_first_request_once(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    built: list[httpx.AsyncHTTPTransport] = []
+
+    class Counted(httpx.AsyncHTTPTransport):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(httpx, "AsyncHTTPTransport", Counted)
+    http = build_http_client(timeout=5.0)
+    try:
+        # Start-up builds the client: no CA certificates loaded yet.
+        assert built == []
+        answers = await asyncio.gather(
+            *(http.get(f"{sandbox.base_url}/reference/ipv4") for _ in range(3))
+        )
+        await http.get(f"{sandbox.base_url}/reference/ipv4")
+    finally:
+        await http.aclose()
+    assert all(a.status_code < 500 for a in answers)
+    # Concurrent first requests share one transport (one SSL context), kept for the next.
+    assert len(built) == 1
+
+
+async def test_a_proxy_in_the_environment_is_still_used(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    http = build_http_client(timeout=5.0)
+    try:
+        # Through the (refusing) proxy, never straight to the sandbox.
+        with pytest.raises((httpx.ConnectError, httpx.ProxyError)):
+            await http.get(f"{sandbox.base_url}/reference/ipv4")
+    finally:
+        await http.aclose()
