@@ -37,7 +37,8 @@ JOB_ID = "reminders-next"
 # The safety net between planned runs (a reminder planned meanwhile waits at most this).
 SAFETY_INTERVAL = timedelta(minutes=1)
 # Chats whose reminders are built at the same time (each waits on its own key's API reads,
-# its periods' prices side by side: up to 8 x 5 requests, within the HTTP pool's 50).
+# the order then its periods' prices one after the other: up to 8 requests at once, within
+# the 20 connections the HTTP pool keeps alive, so no connection is opened per request).
 PARALLEL_CHATS = 8
 
 

@@ -93,6 +93,15 @@ class SendWindow:
     came back. Telegram counts a message when it arrives, which is somewhere between those
     two moments, so counting this way never puts more into any of Telegram's windows than
     it allows, however the network delays requests (or a test moves the clock meanwhile).
+
+    Why nothing looser is safe: take any 31 messages Telegram counted within one second, and
+    among them the one whose send started last, at ``s``. It arrived at or after ``s``, so
+    each of the others arrived less than a second before ``s``, hence before its own answer:
+    at ``s`` each of them was in flight or had its answer less than a second ago, and this
+    book had 30 places taken. A place counted from the start plus a guessed delay is not
+    enough (a send can be slow on the way out and fast on the way back); what makes the
+    sender fast is starting a send the moment a place frees (``OutboxSender`` claims ahead)
+    and reading its answer as soon as it is back.
     """
 
     def __init__(self, limits: SendLimits) -> None:
@@ -234,6 +243,12 @@ class OutboxSender:
 
     ``start()`` from the app's start-up hook, ``stop()`` from ``App.close()``; ``wake()``
     after queueing something, so it goes out now rather than at the next poll.
+
+    Claiming and sending are two paces. Claims (a database write, which under load queues
+    behind other writers) are taken ahead, up to a second's worth (``SendLimits.per_second``),
+    by a task of their own; the loop starts a claimed message the moment the window has a
+    place for it. Claiming only once a place was free held every place that much longer:
+    a fan-out of reminders ran at 30 / (1 s + the claim + a send) messages a second.
     """
 
     def __init__(
@@ -257,19 +272,28 @@ class OutboxSender:
         # or another sender could take the row over while it is still on its way.
         if request_timeout * 2 > lease.total_seconds():
             raise ValueError("the lease must be at least twice the request timeout")
+        limits = limits or SendLimits()
         self._bot = bot
         self._outbox = outbox
         self._membership = membership
         self._clock = clock
         self.owner = owner
-        self._window = SendWindow(limits or SendLimits())
+        self._window = SendWindow(limits)
         self._poll = poll_interval
         self._lease = lease
         self._request_timeout = request_timeout
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._max_backoff = max_backoff
-        self._concurrency = concurrency
+        self._concurrency = concurrency  # sends waiting for their answer at once
+        # Claimed and not started yet, in queue order; at most a second's worth, claimed
+        # again when half of it has left.
+        self._ready: deque[OutboxEntry] = deque()
+        self._ahead = max(1, limits.per_second)
+        self._held: set[int] = set()  # outbox ids claimed here and not settled yet
+        self._claiming: asyncio.Task[list[OutboxEntry]] | None = None
+        self._asked = 0  # the limit of the claim under way (or the last one)
+        self._on_wire = 0  # sends started and not answered
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -278,7 +302,8 @@ class OutboxSender:
         # when Telegram is down for one message it is down for all of them.
         self._failures_in_a_row = 0
         self._paused_until = 0.0
-        # The last claim found less than it had room for, and nothing was queued since.
+        # The last claim found less than it asked for, and nothing was queued since: no
+        # claim until a wake(), or a wait that ran out (a held-back chat free, the poll).
         self._drained = False
         # (kind, outcome) of each send for the metrics: sent, deferred, failed, dropped.
         self.on_outcome: Callable[[str, str], None] | None = None
@@ -286,6 +311,11 @@ class OutboxSender:
     @property
     def running(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
+
+    @property
+    def ready(self) -> int:
+        """Messages claimed and waiting for a place in the window."""
+        return len(self._ready)
 
     async def start(self) -> None:
         """Start the loop (async: aiogram runs start-up hooks that are not in a thread)."""
@@ -306,7 +336,8 @@ class OutboxSender:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming, let the sends under way settle (``grace`` seconds), then end.
 
-        A send cut off here leaves its claim to run out and be taken over: not lost.
+        Claims not started go back to the queue; a send cut off here leaves its claim to
+        run out and be taken over: not lost.
         """
         task, self._loop_task = self._loop_task, None
         if task is None:
@@ -317,11 +348,26 @@ class OutboxSender:
         for left in pending:
             left.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if self._claiming is not None:  # its answer joins the claims given back
+            await asyncio.gather(self._claiming, return_exceptions=True)
+        await self._give_back()
         if self._sending:
             _, pending = await asyncio.wait(set(self._sending), timeout=grace)
             for left in pending:
                 left.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _give_back(self) -> None:
+        """Claims never started go back to the queue, in their place (not a failed attempt),
+        so a restart sends them at once instead of after their lease."""
+        while self._ready:
+            entry = self._ready.popleft()
+            self._held.discard(entry.outbox_id)
+            try:
+                await self._outbox.reschedule(entry.outbox_id, self.owner, entry.not_before,
+                                              count_attempt=False)
+            except StorageError as exc:  # its lease runs out: taken again then
+                log.warning("outbox %s: claim not given back (%s)", entry.outbox_id, exc)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -330,65 +376,125 @@ class OutboxSender:
             # Cleared before looking, so a wake() while we look is not lost.
             self._wake.clear()
             try:
-                wait = await self._round()
-            except StorageError as exc:
-                log.warning("outbox sender: %s; trying again shortly", exc)
-                wait = self._poll
+                wait = self._round()
             except Exception:
                 # Never let the loop die: nothing scheduled would leave the process again.
                 log.exception("outbox sender: round failed; trying again shortly")
                 wait = self._poll
-            if wait >= _MIN_WAIT and not self._stopping:
-                await self._idle(wait)
+            if wait >= _MIN_WAIT and not self._stopping and await self._idle(wait):
+                # The wait ran out rather than being woken: a held-back chat is free, or the
+                # poll is due (a retry_after or a backoff may have passed): look again.
+                self._drained = False
 
-    async def _round(self) -> float:
-        """Claim and start what may be sent now; how long to wait before the next look."""
+    def _round(self) -> float:
+        """Start what may be sent now, claim more when running low; how long to wait.
+
+        No await here: the window's "is there a place" and the send's start are one step.
+        """
         now = self._clock.monotonic()
         if now < self._paused_until:
             return self._paused_until - now
-        room = min(self._window.room(now), self._concurrency - len(self._sending))
-        if room > 0:
-            claimed = await self._outbox.claim(
-                self.owner, limit=room, lease=self._lease, skip_chats=self._window.blocked(now)
-            )
-            for entry in claimed:
-                self._launch(entry)
-            if len(claimed) == room:
-                self._drained = False
-                return 0.0  # maybe more is due: look again at once
-            # Room was left over: only a held-back chat coming free (or a wake(), a send
-            # ending, the next poll) can bring more. Waking each time a handler's reply
-            # left the window was a claim query per reply, for nothing.
-            self._drained = True
-            change = self._window.next_unblock(self._clock.monotonic())
-        elif self._drained:
-            # No room, but nothing was due at the last look and nothing was queued since:
-            # handlers' replies filling the second change nothing for the outbox. (It woke
-            # each time one of them left the window: hundreds of times a second under load.)
-            change = self._window.next_unblock(self._clock.monotonic())
+        self._dispatch(now)
+        if (
+            self._claiming is None
+            and not self._drained
+            and len(self._ready) <= self._ahead // 2
+        ):
+            self._asked = self._ahead - len(self._ready)
+            self._claiming = asyncio.create_task(self._claim(self._asked), name="outbox claim")
+            self._claiming.add_done_callback(self._claimed)
+        if self._ready:
+            # Waiting for a place (or a chat's second): the window says when; a send ending
+            # (concurrency) wakes the loop itself.
+            change = self._window.next_change(now)
+        elif self._claiming is not None:
+            return self._poll  # the claim wakes the loop when it is back
         else:
-            # Nothing more now: until the window moves, a send ends, a wake(), or the poll.
-            change = self._window.next_change(self._clock.monotonic())
+            # Nothing claimed and nothing to claim: until a held-back chat comes free (its
+            # next message may be queued), a wake(), or the poll. Handlers' replies leaving
+            # the second change nothing for the outbox.
+            change = self._window.next_unblock(now)
         return self._poll if change is None else min(self._poll, change)
 
-    async def _idle(self, seconds: float) -> None:
+    def _dispatch(self, now: float) -> None:
+        """Start claimed messages, in queue order, while the window has places for them."""
+        room = min(self._window.room(now), self._concurrency - self._on_wire)
+        if room <= 0 or not self._ready:
+            return
+        blocked = self._window.blocked(now)
+        waiting: list[OutboxEntry] = []
+        while self._ready and room > 0:
+            entry = self._ready.popleft()
+            if entry.chat_id in blocked:
+                waiting.append(entry)  # its chat's second (or a group's minute) first
+                continue
+            self._launch(entry)
+            blocked.add(entry.chat_id)
+            room -= 1
+        self._ready.extendleft(reversed(waiting))
+
+    async def _claim(self, limit: int) -> list[OutboxEntry]:
+        # Chats held back now are skipped; claims already here are not claimable anyway
+        # (one message per chat at a time: the outbox is first in, first out per chat).
+        return await self._outbox.claim(
+            self.owner,
+            limit=limit,
+            lease=self._lease,
+            skip_chats=self._window.blocked(self._clock.monotonic()),
+        )
+
+    def _claimed(self, task: asyncio.Task[list[OutboxEntry]]) -> None:
+        if self._claiming is task:
+            self._claiming = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            if isinstance(exc, StorageError):
+                log.warning("outbox sender: %s; trying again shortly", exc)
+            else:
+                log.error("outbox sender: claim failed; trying again shortly", exc_info=exc)
+            self._drained = True  # the poll tries again, not a tight loop
+            return
+        self._take(task.result())
+        self._wake.set()
+
+    def _take(self, claimed: list[OutboxEntry]) -> None:
+        for entry in claimed:
+            # Its lease ran out here (a clock moved far, a long pause) and this sender
+            # claimed it again: one copy is enough.
+            if entry.outbox_id not in self._held:
+                self._held.add(entry.outbox_id)
+                self._ready.append(entry)
+        if len(claimed) < self._asked:
+            self._drained = True
+
+    async def _idle(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until woken; True when the time ran out."""
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            return not waker.done()
         finally:
             sleeper.cancel()
             waker.cancel()
 
     def _launch(self, entry: OutboxEntry) -> None:
         self._window.begin(entry.chat_id)
+        self._on_wire += 1
         task = asyncio.create_task(self._deliver(entry), name=f"outbox {entry.outbox_id}")
         self._sending.add(task)
         task.add_done_callback(self._sent)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
-        self.wake()  # room for the next one
+
+    def _answered(self, entry: OutboxEntry) -> None:
+        """The send is over (answered, failed, or never made): its place counts from now."""
+        self._window.end(entry.chat_id, self._clock.monotonic())
+        self._on_wire -= 1
+        self._wake.set()  # a place in the concurrency; the window's own change is timed
 
     # -- one message ---------------------------------------------------------------------
 
@@ -403,8 +509,9 @@ class OutboxSender:
         except Exception:
             log.exception("outbox %s: unexpected failure while sending", entry.outbox_id)
         finally:
+            self._held.discard(entry.outbox_id)
             if not ended:  # never sent (claim lost, unreadable markup) or failed before
-                self._window.end(entry.chat_id, self._clock.monotonic())
+                self._answered(entry)
 
     def _fresh(self, entry: OutboxEntry) -> bool:
         """Claimed a moment ago: the send ends (or times out) well within the lease.
@@ -446,7 +553,7 @@ class OutboxSender:
                     # The answer is back: Telegram has counted the message. Its place in
                     # the window ends now, not after our database work (which, under
                     # load, held the next sends back: a fan-out ran at half the rate).
-                    self._window.end(entry.chat_id, self._clock.monotonic())
+                    self._answered(entry)
                     ended.append(True)
         except TelegramRetryAfter as exc:
             await self._throttled(entry, exc.retry_after)

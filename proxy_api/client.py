@@ -213,6 +213,7 @@ class ProxyApiClient:
         self._retry = retry or RetryPolicy()
         self._limits = limits or RateLimits()
         self._limiters: dict[str, KeyLimiter] = {}
+        self._prune_limiters_at = _LIMITER_PRUNE_THRESHOLD
         self._references: dict[str, _CachedReference] = {}
         self._reference_fetches: dict[str, asyncio.Task[Reference]] = {}
         self._closed = False
@@ -253,10 +254,14 @@ class ProxyApiClient:
         fingerprint = _fingerprint(api_key)
         limiter = self._limiters.get(fingerprint)
         if limiter is None:
-            if len(self._limiters) >= _LIMITER_PRUNE_THRESHOLD:
+            if len(self._limiters) >= self._prune_limiters_at:
                 self._limiters = {
                     fp: lim for fp, lim in self._limiters.items() if not lim.is_idle()
                 }
+                # Not again before the busy ones left have doubled: with thousands of keys
+                # in use at once (a fan-out of reminders, each chat its own account), a look
+                # over all of them for every new key was quadratic.
+                self._prune_limiters_at = max(_LIMITER_PRUNE_THRESHOLD, 2 * len(self._limiters))
             limiter = self._limiters[fingerprint] = KeyLimiter(self._limits, self._clock)
         return limiter
 

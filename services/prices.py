@@ -15,6 +15,7 @@ In memory, one process: several replicas would each keep their own (a missed hit
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 from typing import TypeAlias
@@ -133,6 +134,9 @@ class PriceBook:
 
     def _keep(self, key: PriceKey, quote: Quote) -> None:
         now = self._clock.monotonic()
+        # Moved to the end, so the book stays in the order prices were told: the oldest
+        # first, and pruning stops at the first fresh one.
+        self._quotes.pop(key, None)
         if len(self._quotes) >= self._limit:
             self._prune(now)
         self._quotes[key] = (quote, now)
@@ -144,8 +148,16 @@ class PriceBook:
             task.exception()  # retrieved so an unawaited failure is not reported as lost
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, (_, stamp) in self._quotes.items() if now - stamp >= self._ttl]:
+        """Drop the expired prices, oldest first, and when the book is still full the
+        oldest tenth of it: the next prices are kept without pruning again. (Looking over
+        the whole book for every price once it was full made a fan-out of 5,000 reminders,
+        25,000 prices, quadratic: it ran at half the rate of 2,000.)"""
+        stale = 0
+        for _, stamp in self._quotes.values():
+            if now - stamp < self._ttl:
+                break
+            stale += 1
+        if len(self._quotes) - stale >= self._limit:
+            stale = len(self._quotes) - self._limit + max(1, self._limit // 10)
+        for key in list(itertools.islice(self._quotes, stale)):
             del self._quotes[key]
-        while len(self._quotes) >= self._limit:
-            # Still full of fresh prices: drop the oldest (dicts keep insertion order).
-            del self._quotes[next(iter(self._quotes))]

@@ -14,7 +14,6 @@ This service never talks to Telegram.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -381,13 +380,16 @@ class ReminderService:
         except ProxyApiError as exc:
             log.info("reference for %s unavailable for a reminder: %s", order.type, exc.code)
             return []
-        # The periods' prices side by side: the message waits for the slowest calc, not
-        # for their sum (a reminder of five periods was six API round trips in a row).
-        prices = await asyncio.gather(
-            *(self._price(api, order, details, period) for period in reference.periods)
-        )
-        return [PricedPeriod(period, price) for period, price in zip(
-            reference.periods, prices, strict=True)]
+        # One period after the other: the job builds several chats side by side already
+        # (bot/reminder_job.PARALLEL_CHATS). Five calcs at once per chat kept ~40 requests
+        # in flight during a fan-out, and httpx's pool, which looks over every connection
+        # on each request and each answer (and closes idle ones past 20 kept alive), spent
+        # more of the bot's CPU than the requests themselves: building, not Telegram's
+        # limits, was what held a fan-out below 30 messages a second.
+        return [
+            PricedPeriod(period, await self._price(api, order, details, period))
+            for period in reference.periods
+        ]
 
     async def _price(
         self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period

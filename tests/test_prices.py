@@ -145,3 +145,26 @@ def test_same_again_is_the_request_an_extension_is_priced_with():
     assert same_again("ipv6", 3, 2, 4, None) is None
     assert same_again("ipv4", 1, 1, 0, None) is None
     assert same_again("socks", 1, 1, 1, None) is None
+
+
+def test_a_full_book_drops_expired_then_its_oldest_tenth_at_once(clock):
+    from types import SimpleNamespace
+
+    book = PriceBook(clock, ttl=timedelta(minutes=5), limit=10)
+    api: Any = SimpleNamespace(key_id="k")
+    quote = Quote.model_validate({"type": "ipv4", "quantity": 1, "price": "1.00"})
+    asks = [OrderRequest(type="ipv4", country_id=1, period_id=1, quantity=n)
+            for n in range(1, 14)]
+    for request in asks[:10]:
+        book.remember(api, request, quote)
+        clock.advance(1)
+    book.remember(api, asks[0], quote)  # told again: now the newest, not the oldest
+    book.remember(api, asks[10], quote)  # the book was full: the oldest tenth goes
+    kept = [n for n, request in enumerate(asks, 1) if book.cached(api, request)]
+    assert kept == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    # Expired prices go first, and only they, when they make room.
+    clock.advance(5 * 60 - 7)  # asks 3 and 4 (told at 2 and 3 s) are now 5 minutes old
+    book.remember(api, asks[11], quote)
+    book.remember(api, asks[12], quote)
+    kept = [n for n, request in enumerate(asks, 1) if book.cached(api, request)]
+    assert kept == [1, 5, 6, 7, 8, 9, 10, 11, 12, 13]  # none of the fresh ones dropped

@@ -1242,3 +1242,27 @@ async def test_a_proxy_in_the_environment_is_still_used(
             await http.get(f"{sandbox.base_url}/reference/ipv4")
     finally:
         await http.aclose()
+
+
+async def test_key_buckets_are_looked_over_again_only_after_the_busy_ones_doubled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Thousands of keys in use at once (a fan-out of reminders): a look over every bucket
+    # for each new key was quadratic.
+    import proxy_api.client as client_module
+
+    monkeypatch.setattr(client_module, "_LIMITER_PRUNE_THRESHOLD", 4)
+    looked: list[int] = []
+    is_idle = KeyLimiter.is_idle
+    monkeypatch.setattr(KeyLimiter, "is_idle", lambda self: looked.append(1) or is_idle(self))
+    client = ProxyApiClient(None, "http://127.0.0.1:9", clock=ManualClock())  # type: ignore[arg-type]
+    for n in range(4):
+        await client._limiter(f"key-{n}").acquire(None)  # a token taken: busy
+    assert looked == []
+    await client._limiter("key-4").acquire(None)  # 4 held: looked over, all busy
+    assert len(looked) == 4
+    for n in range(5, 8):
+        await client._limiter(f"key-{n}").acquire(None)
+    assert len(looked) == 4  # not before 8
+    client._limiter("key-8")
+    assert len(looked) == 4 + 8

@@ -97,3 +97,162 @@ def test_only_the_sender_s_own_chats_make_it_look_again_when_room_was_left() -> 
     window.end(7, 0.2)
     assert window.next_unblock(0.5) == pytest.approx(0.7)  # chat 7 may get the next at 1.2
     assert window.next_unblock(1.3) is None
+
+
+def test_a_place_is_held_until_a_second_after_the_answer_however_early_the_start() -> None:
+    # The rule the sender keeps (see SendWindow): a send started at 0.0 and answered at
+    # 0.4 may have arrived at 0.4, so a send started before 1.4 could share a second with
+    # it. Counting from the start (1.0) would let a 31st message into Telegram's second.
+    window = SendWindow(SendLimits(per_second=1))
+    window.begin(1)
+    assert window.room(5.0) == 0  # in flight: held however long it takes
+    assert window.next_change(5.0) is None  # only its answer tells
+    window.end(1, 5.4)
+    assert window.room(6.3) == 0
+    assert window.next_change(6.3) == pytest.approx(0.1)  # the place frees at 6.4
+    assert window.room(6.4) == 1
+
+
+# -- the sender's two paces: claims ahead, starts when a place frees -------------------------
+
+
+class _Outbox:
+    """The outbox as the sender uses it: claims in queue order, settlements recorded."""
+
+    def __init__(self, clock, entries) -> None:
+        self._clock = clock
+        self.queued = list(entries)
+        self.claims: list[int] = []  # the limit of each claim
+        self.sent: list[int] = []
+        self.given_back: list[tuple[int, object, bool]] = []
+
+    async def claim(self, owner, *, limit, lease, skip_chats=()):
+        from dataclasses import replace
+
+        self.claims.append(limit)
+        taken = [e for e in self.queued if e.chat_id not in skip_chats][:limit]
+        for entry in taken:
+            self.queued.remove(entry)
+        return [replace(e, state="sending", owner=owner, lease_until=self._clock.now() + lease)
+                for e in taken]
+
+    async def mark_sent(self, outbox_id, telegram_message_id) -> None:
+        self.sent.append(outbox_id)
+
+    async def reschedule(self, outbox_id, owner, not_before, *, count_attempt=True) -> bool:
+        self.given_back.append((outbox_id, not_before, count_attempt))
+        return True
+
+
+class _Bot:
+    """Each send waits until the test answers it."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.asked: list[int] = []
+        self._answers: dict[int, asyncio.Future] = {}
+        self._loop = asyncio.get_running_loop()
+
+    async def send_message(self, chat_id, text, **_):
+        from types import SimpleNamespace
+
+        self.asked.append(chat_id)
+        answer = self._answers[chat_id] = self._loop.create_future()
+        await answer
+        return SimpleNamespace(message_id=chat_id)
+
+    def answer(self, chat_id: int) -> None:
+        self._answers[chat_id].set_result(None)
+
+
+def _pacing_sender(per_second: int, chats: list[int]):
+    from datetime import UTC, datetime
+
+    from bot.sender import OutboxSender
+    from core.clock import ManualClock
+    from storage.outbox import OutboxEntry
+
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    entries = [OutboxEntry(n, chat, "notice", str(n), "hello", None, "queued", 0,
+                           clock.now(), clock.now()) for n, chat in enumerate(chats, 1)]
+    outbox, bot = _Outbox(clock, entries), _Bot()
+    sender = OutboxSender(bot, outbox, None, clock, owner="me",  # type: ignore[arg-type]
+                          limits=SendLimits(per_second=per_second))
+    return sender, outbox, bot, clock
+
+
+async def _settle() -> None:
+    import asyncio
+
+    for _ in range(5):  # let the tasks just started run up to their next wait
+        await asyncio.sleep(0)
+
+
+async def test_a_claimed_message_starts_the_moment_a_place_frees_without_a_claim_between():
+    sender, outbox, bot, clock = _pacing_sender(2, [11, 12, 13])
+    assert sender._round() > 0  # nothing claimed yet: the claim goes first
+    await _settle()
+    assert outbox.claims == [2] and sender.ready == 2  # a second's worth, ahead
+    sender._round()
+    await _settle()
+    assert bot.asked == [11, 12]  # both places taken at once
+    # Half of the second's worth has left: the next claim is taken while they fly.
+    assert outbox.claims == [2, 2] and sender.ready == 1
+
+    clock.advance(0.3)
+    bot.answer(11)
+    bot.answer(12)
+    await _settle()
+    assert outbox.sent == [1, 2]
+    clock.advance(0.9)  # 1.2: both answers (0.3) are still within the last second
+    assert sender._round() == pytest.approx(0.1)  # wait for the place to free at 1.3
+    await _settle()
+    assert bot.asked == [11, 12]
+    clock.advance(0.1)
+    sender._round()
+    await _settle()
+    assert bot.asked == [11, 12, 13]  # the claimed one, at once
+    assert outbox.claims == [2, 2]  # and no claim in between
+    bot.answer(13)
+    await _settle()
+    assert outbox.sent == [1, 2, 3]
+
+
+async def test_a_message_claimed_twice_by_the_same_sender_goes_out_once():
+    sender, outbox, bot, clock = _pacing_sender(1, [11, 12])
+    sender._round()
+    await _settle()
+    sender._round()
+    await _settle()
+    assert bot.asked == [11] and sender.ready == 1  # 12 waits for the one place
+    # Its lease ran out while it waited (the clock moved far) and this sender's next claim
+    # took it again: the copy already held is the only one.
+    again = list(sender._ready)
+    sender._take(again)
+    assert sender.ready == 1
+
+    clock.advance(0.2)
+    bot.answer(11)
+    await _settle()
+    clock.advance(1.0)
+    sender._round()
+    await _settle()
+    bot.answer(12)
+    await _settle()
+    assert bot.asked == [11, 12] and outbox.sent == [1, 2]
+
+
+async def test_claims_not_started_go_back_to_the_queue_in_their_place():
+    sender, outbox, bot, _ = _pacing_sender(1, [11, 12])
+    sender._round()
+    await _settle()
+    sender._round()
+    await _settle()
+    waiting = sender._ready[0]
+    await sender._give_back()
+    # Not a failed attempt, and its place in the queue kept: a restart sends it first.
+    assert outbox.given_back == [(waiting.outbox_id, waiting.not_before, False)]
+    assert sender.ready == 0
+    bot.answer(11)
+    await _settle()
