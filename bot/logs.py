@@ -154,6 +154,8 @@ class UpdateContext(BaseMiddleware):
 
 def log_update(update: Update, kind: str, elapsed: float, failed: bool) -> None:
     """The one line per handled update."""
+    if not update_log.isEnabledFor(logging.INFO):
+        return  # reading the update for a line nobody keeps was ~1.5% of the CPU under taps
     chat_id = user_id = None
     try:
         event = update.event

@@ -138,7 +138,7 @@ class ReminderJob:
             )
             markup = reminder_keyboard(
                 due.reminder_id, order.order_id,
-                [(p.period, p.price) for p in content.periods],
+                [(p.period, p.price) for p in content.periods], content.more_periods,
             )
         message = OutgoingMessage(
             chat_id=due.chat_id,

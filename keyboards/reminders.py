@@ -25,8 +25,13 @@ OFFSET_PRESETS: tuple[timedelta, ...] = (
 
 
 def reminder_keyboard(
-    reminder_id: int, order_id: str, periods: Sequence[tuple[Period, Decimal | None]]
+    reminder_id: int,
+    order_id: str,
+    periods: Sequence[tuple[Period, Decimal | None]],
+    more_periods: bool = False,
 ) -> InlineKeyboardMarkup:
+    """One-tap Extend per period in ``periods``; ``more_periods``: the order has others,
+    offered through its extend menu (which prices them before anything is charged)."""
     builder = InlineKeyboardBuilder()
     for period, price in periods:
         label = period_label(period.days, period.name)
@@ -38,6 +43,9 @@ def reminder_keyboard(
         )
         tap = ReminderCb(action="x", reminder_id=reminder_id, period_id=period.id)
         builder.row(InlineKeyboardButton(text=fit(text, label), callback_data=tap.pack()))
+    if more_periods and len(order_id) <= ORDER_ID_MAX:
+        others = OrderCb(action="ext", order_id=order_id)
+        builder.row(InlineKeyboardButton(text=_("⏳ Other periods"), callback_data=others.pack()))
     row = []
     if len(order_id) <= ORDER_ID_MAX:
         row.append(InlineKeyboardButton(

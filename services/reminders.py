@@ -27,6 +27,7 @@ from proxy_api import (
     NotFound,
     Order,
     OrderDetails,
+    OrderRequest,
     OrderStatus,
     Period,
     ProxyApi,
@@ -53,8 +54,6 @@ MIN_OFFSET = timedelta(minutes=1)
 MAX_OFFSET = timedelta(days=30)
 # More than this is noise, and the settings keyboard has room for this many.
 MAX_OFFSETS = 6
-# Prices of the extend buttons: a calc per period is a request each; reminders of one order
-# built within this time reuse them.
 # How long a claim is held before another worker may take the reminder over.
 DEFAULT_LEASE = timedelta(minutes=5)
 
@@ -108,7 +107,11 @@ class PricedPeriod(NamedTuple):
 class ReminderContent:
     order: LocalOrder  # the local copy, refreshed from the API when it answered
     expired: bool  # the expiry passed between claiming and building the message
-    periods: list[PricedPeriod]  # empty: not extendable, or the reference is unavailable
+    # The one-tap Extend buttons; empty: not extendable, or the reference is unavailable.
+    periods: list[PricedPeriod]
+    # Periods left out of `periods` (not priced yet): "Other periods" opens the order's
+    # extend menu, which prices them.
+    more_periods: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +363,8 @@ class ReminderService:
             await self.plan_order(due.chat_id, local)
             return None
         expired = local.expires_at is not None and local.expires_at <= self._clock.now()
-        periods = await self._priced_periods(api, local, details)
-        return ReminderContent(order=local, expired=expired, periods=periods)
+        periods, more = await self._priced_periods(api, local, details)
+        return ReminderContent(order=local, expired=expired, periods=periods, more_periods=more)
 
     async def _api(self, chat_id: int) -> ProxyApi | None:
         try:
@@ -371,37 +374,65 @@ class ReminderService:
 
     async def _priced_periods(
         self, api: ProxyApi | None, order: LocalOrder, details: OrderDetails | None
-    ) -> list[PricedPeriod]:
+    ) -> tuple[list[PricedPeriod], bool]:
+        """The one-tap periods, and whether the order has others (see ReminderContent).
+
+        One calc per reminder: the order's own period (else the first), the renewal most
+        people want; other periods get a one-tap button only when the price book holds their
+        price already (an alike order's reminder asked), the rest wait behind "Other
+        periods". A calc for every period was five requests per reminder: a fan-out of
+        5,000 spent the bot's CPU on 25,000 calcs, and one account's reminders ate its
+        60-a-minute request budget. A type 1001Proxy cannot price in advance (mobile) keeps
+        every period one tap away, unpriced, and the message says so.
+        """
         kind = kind_of(order.type)
         if api is None or kind is None or not kind.extendable:
-            return []
+            return [], False
         try:
             reference = await api.get_reference(order.type)
         except ProxyApiError as exc:
             log.info("reference for %s unavailable for a reminder: %s", order.type, exc.code)
-            return []
-        # One period after the other: the job builds several chats side by side already
-        # (bot/reminder_job.PARALLEL_CHATS). Five calcs at once per chat kept ~40 requests
-        # in flight during a fan-out, and httpx's pool, which looks over every connection
-        # on each request and each answer (and closes idle ones past 20 kept alive), spent
-        # more of the bot's CPU than the requests themselves: building, not Telegram's
-        # limits, was what held a fan-out below 30 messages a second.
-        return [
-            PricedPeriod(period, await self._price(api, order, details, period))
-            for period in reference.periods
-        ]
+            return [], False
+        periods = list(reference.periods)
+        if not periods:
+            return [], False
+        own = next((p for p in periods if p.id == order.period_id), periods[0])
+        if self._request(order, details, own) is None:
+            return [PricedPeriod(period, None) for period in periods], False
+        shown: list[PricedPeriod] = []
+        for period in periods:
+            if period is own:
+                shown.append(PricedPeriod(period, await self._price(api, order, details, period)))
+            elif (price := self._known_price(api, order, details, period)) is not None:
+                shown.append(PricedPeriod(period, price))
+        return shown, len(shown) < len(periods)
+
+    def _known_price(
+        self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period
+    ) -> Decimal | None:
+        request = self._request(order, details, period)
+        quote = self._prices.cached(api, request) if request is not None else None
+        return quote.price if quote is not None else None
+
+    @staticmethod
+    def _request(
+        order: LocalOrder, details: OrderDetails | None, period: Period
+    ) -> OrderRequest | None:
+        """Buying the same again for ``period``: what extending should cost (None: mobile, or
+        IPv6 whose protocol only the API knows)."""
+        quantity = (details.proxy_count if details else 0) or order.quantity
+        return same_again(
+            order.type, order.country_id, period.id, quantity,
+            details.protocol if details else None,
+        )
 
     async def _price(
         self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period
     ) -> Decimal | None:
         """What buying the same again for ``period`` costs: what extending should cost."""
-        quantity = (details.proxy_count if details else 0) or order.quantity
-        request = same_again(
-            order.type, order.country_id, period.id, quantity,
-            details.protocol if details else None,
-        )
+        request = self._request(order, details, period)
         if request is None:
-            return None  # mobile, or IPv6 whose protocol only the API knows
+            return None
         try:
             price: Decimal | None = (await self._prices.quote(api, request)).price
         except ProxyApiError as exc:

@@ -60,6 +60,29 @@ async def test_each_offset_sends_one_reminder_with_priced_extend_buttons(harness
     assert {"📦 Open order", "🔕 Mute this order"} <= set(reminder.button_texts)
 
 
+async def test_a_reminder_prices_the_orders_own_period_and_offers_the_others(harness):
+    chat, account, order_id = await reminded_chat(harness)  # a 1-month order
+    until_due(harness, order_id, timedelta(days=3))
+    calcs = harness.sandbox.state.request_counts.get("POST /orders/calc", 0)
+    await harness.app.reminder_job.run()
+    reminder = await chat.wait_for_message(SOON, timeout=TIMEOUT)
+    # One calc: the renewal for the order's own period is one tap with its price.
+    assert harness.sandbox.state.request_counts.get("POST /orders/calc", 0) == calcs + 1
+    extends = [t for t in reminder.button_texts if t.startswith("+")]
+    assert extends == ["+1 month · $7.20"]
+    assert "cannot price" not in reminder.text
+    # The other periods: the order's extend menu, priced there before anything is charged.
+    menu = await (await chat.click(reminder, "⏳ Other periods")).wait_answer(timeout=TIMEOUT)
+    assert menu is not None
+    shown = await chat.wait_until(
+        lambda c: "+1 month" not in " ".join(c.message(reminder.message_id).button_texts)
+        and c.message(reminder.message_id),
+        timeout=TIMEOUT, what="the extend menu in place of the reminder",
+    )
+    assert any("1 week" in t.lower() for t in shown.button_texts), shown.button_texts
+    assert extensions(harness, account) == []  # opening it charged nothing
+
+
 def _count(offset: timedelta) -> int:
     return {timedelta(days=3): 1, timedelta(days=1): 2, timedelta(hours=3): 3}[offset]
 
@@ -73,7 +96,7 @@ async def test_one_tap_extends_once_however_often_it_is_tapped(harness):
     reminder = await chat.wait_for_message(SOON, timeout=TIMEOUT)
 
     first = await chat.click(reminder, "+1 month · $7.20")
-    second = await chat.click(reminder, "+1 week · $3.75")  # another period, too
+    second = await chat.click(reminder, "+1 month · $7.20")  # a double tap
     await first.wait_answer(timeout=TIMEOUT)
     await second.wait_answer(timeout=TIMEOUT)
     done = await chat.wait_until(

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.prices import same_again
 from services.reminders import InvalidOffsets, ReminderService
 from services.sync import FAILED, REVOKED, SKIPPED, SYNCED, OrderSync
 from storage.outbox import OutgoingMessage
@@ -322,42 +323,56 @@ async def test_canceled_and_gone_orders_lose_their_planned_reminders(harness):
 # -- what a reminder says ----------------------------------------------------------------
 
 
-async def test_content_prices_each_period_for_the_orders_own_kind_and_caches_them(harness):
+async def test_content_prices_the_orders_own_period_once_and_the_rest_from_the_book(harness):
     reminders, sync = services(harness)
     chat, account = await harness.linked_chat(balance=Decimal("500.00"))
-    ipv4 = await website_order(harness, account)
+    ipv4 = await website_order(harness, account)  # a 1-month order (period 2)
     ipv6 = await website_order(harness, account, "ipv6")
     mobile = await website_order(harness, account, "mobile")
     await sync.sync_chat(chat.chat_id)
     harness.clock.advance(expiry(harness, ipv4) - harness.clock.now() - timedelta(days=2))
     due = {d.order_id: d for d in await claim_mine(reminders)}
+    state = harness.sandbox.state
 
+    def price(period_id: int, **extra: object) -> Decimal:
+        body = {"type": "ipv4", "countryId": 1, "periodId": period_id, "quantity": 3} | extra
+        return state.quote(body).price
+
+    calcs = requests(harness, "POST /orders/calc")
     content = await reminders.content(due[ipv4])
 
     assert content is not None and not content.expired
     assert content.order.order_id == ipv4
-    state = harness.sandbox.state
-    expected = {
-        p.period.id: state.quote({"type": "ipv4", "countryId": 1, "periodId": p.period.id,
-                                  "quantity": 3}).price
-        for p in content.periods
-    }
-    assert {p.period.id: p.price for p in content.periods} == expected
-    assert len(content.periods) == 5
+    # One calc: the order's own period, one tap; the other four wait behind "Other periods".
+    assert [(p.period.id, p.price) for p in content.periods] == [(2, price(2))]
+    assert content.more_periods
+    assert requests(harness, "POST /orders/calc") == calcs + 1
     six = await reminders.content(due[ipv6])
-    assert six is not None and all(p.price is not None for p in six.periods)
-    assert six.periods[0].price == state.quote(
-        {"type": "ipv6", "countryId": 1, "periodId": 1, "quantity": 3, "protocol": "HTTPS"}
-    ).price
-    phone = await reminders.content(due[mobile])
-    assert phone is not None and phone.periods and all(p.price is None for p in phone.periods)
-
+    assert six is not None and six.more_periods
+    assert [(p.period.id, p.price) for p in six.periods] == [
+        (2, price(2, type="ipv6", protocol="HTTPS"))
+    ]
+    # Mobile cannot be priced in advance: every period one tap away, unpriced, no calc.
     calcs = requests(harness, "POST /orders/calc")
-    await reminders.content(due[ipv4])
-    assert requests(harness, "POST /orders/calc") == calcs  # cached
+    phone = await reminders.content(due[mobile])
+    assert phone is not None and len(phone.periods) == 3 and not phone.more_periods
+    assert all(p.price is None for p in phone.periods)
+    assert requests(harness, "POST /orders/calc") == calcs
+
+    # A price the book holds (another screen asked it) is a one-tap button too, at no call.
+    api = await harness.app.dispatcher["accounts"].api_for(chat.chat_id)
+    week = same_again("ipv4", 1, 1, 3, None)
+    assert week is not None
+    await reminders._prices.quote(api, week)  # the book the app's screens share
+    calcs = requests(harness, "POST /orders/calc")
+    again = await reminders.content(due[ipv4])
+    assert again is not None
+    assert [(p.period.id, p.price) for p in again.periods] == [(1, price(1)), (2, price(2))]
+    assert requests(harness, "POST /orders/calc") == calcs  # both from the book
     harness.clock.advance(timedelta(minutes=6))
-    await reminders.content(due[ipv4])
-    assert requests(harness, "POST /orders/calc") == calcs + 5  # stale after 5 minutes
+    stale = await reminders.content(due[ipv4])
+    assert stale is not None and [p.period.id for p in stale.periods] == [2]
+    assert requests(harness, "POST /orders/calc") == calcs + 1  # stale after 5 minutes
 
 
 async def test_content_survives_api_errors_with_no_prices(harness):
@@ -374,7 +389,11 @@ async def test_content_survives_api_errors_with_no_prices(harness):
     content = await reminders.content(due)
 
     assert content is not None and content.order.order_id == order_id
-    assert len(content.periods) == 5 and all(p.price is None for p in content.periods)
+    # The order's period is not in the local copy (the list the sync read has none): the
+    # first period is the one priced, and its calc failed: still one tap, unpriced (the
+    # message says so).
+    assert [(p.period.id, p.price) for p in content.periods] == [(1, None)]
+    assert content.more_periods
     assert await reminders.hand_off(due, note(due))
 
 

@@ -550,7 +550,7 @@ def _other_markups() -> list:
     for reference in [*_sandbox_references().values(), _long_reference()]:
         for price in (Decimal("99999.99"), None):
             periods = [(period, price) for period in reference.periods]
-            markups.append(reminder_keyboard(2**63 - 1, order_id, periods))
+            markups.append(reminder_keyboard(2**63 - 1, order_id, periods, more_periods=True))
     for muted in (True, False):
         markups.append(muted_keyboard(2**63 - 1, order_id, muted))
     odd = [timedelta(days=30), timedelta(hours=23), timedelta(minutes=59)]
