@@ -168,3 +168,31 @@ def test_a_full_book_drops_expired_then_its_oldest_tenth_at_once(clock):
     book.remember(api, asks[12], quote)
     kept = [n for n, request in enumerate(asks, 1) if book.cached(api, request)]
     assert kept == [1, 5, 6, 7, 8, 9, 10, 11, 12, 13]  # none of the fresh ones dropped
+
+
+def test_the_lowest_unit_price_follows_what_the_book_keeps_and_drops(clock):
+    # The type picker reads one account's prices through an index kept with the book.
+    from types import SimpleNamespace
+
+    book = PriceBook(clock, ttl=timedelta(minutes=5), limit=10)
+    mine: Any = SimpleNamespace(key_id="mine")
+    others: list[Any] = [SimpleNamespace(key_id=f"other{n}") for n in range(9)]
+
+    def quote(unit: str) -> Quote:
+        return Quote.model_validate(
+            {"type": "ipv4", "quantity": 1, "price": unit, "unitPrice": unit}
+        )
+
+    cheap = OrderRequest(type="ipv4", country_id=1, period_id=1, quantity=1)
+    dear = OrderRequest(type="ipv4", country_id=1, period_id=2, quantity=1)
+    book.remember(mine, cheap, quote("1.00"))
+    clock.advance(1)
+    book.remember(mine, dear, quote("3.00"))
+    for account in others:  # fills the book: my cheap price, the oldest, goes
+        clock.advance(1)
+        book.remember(account, cheap, quote("0.50"))
+    assert book.cached(mine, cheap) is None
+    assert book.lowest_unit_price(mine, "ipv4") == Decimal("3.00")
+    assert book.lowest_unit_price(others[-1], "ipv4") == Decimal("0.50")
+    clock.advance(5 * 60)
+    assert book.lowest_unit_price(mine, "ipv4") is None
