@@ -68,7 +68,7 @@ from services.paid import (
     Ticket,
     Unclear,
 )
-from services.prices import PriceBook, same_again
+from services.prices import PriceBook, own_period, same_again
 from storage import Repositories
 from storage.operations import DONE, FAILED, IN_FLIGHT, PENDING, Operation
 from storage.orders import LocalOrder
@@ -551,17 +551,13 @@ class OrdersService:
         """Prices for the period buttons: one calc at most (the order's own period, else the
         first), and whatever else the price book holds (a reminder's prices, say)."""
         order = info.order
-        asked = next((p for p in periods if p.id == order.period_id), periods[0])
-        prices: dict[int, Decimal] = {}
-        for period in periods:
-            if period is asked:
-                price = await self._estimate(api, order, period)
-            else:
-                request = self._request(order, period)
-                cached = self._prices.cached(api, request) if request is not None else None
-                price = cached.price if cached is not None else None
-            if price is not None:
-                prices[period.id] = price
+        prices = self._prices.known_prices(api, periods, lambda p: self._request(order, p))
+        asked = own_period(periods, order.period_id)
+        price = await self._estimate(api, order, asked)
+        if price is None:
+            prices.pop(asked.id, None)
+        else:
+            prices[asked.id] = price
         return prices
 
     @staticmethod

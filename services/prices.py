@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import TypeAlias
@@ -24,7 +25,7 @@ import pydantic
 
 from core.clock import Clock
 from proxy_api.client import ProxyApi
-from proxy_api.models import OrderRequest, ProxyType, Quote
+from proxy_api.models import OrderRequest, Period, ProxyType, Quote
 
 PRICE_TTL = timedelta(minutes=5)
 MAX_PRICES = 10_000
@@ -70,6 +71,12 @@ def same_again(
         return None
 
 
+def own_period(periods: Sequence[Period], period_id: int | None) -> Period:
+    """The period a list of period buttons prices with its one calc: the order's own
+    (``period_id``), else the first. ``periods`` is not empty."""
+    return next((p for p in periods if p.id == period_id), periods[0])
+
+
 class PriceBook:
     def __init__(self, clock: Clock, ttl: timedelta = PRICE_TTL, limit: int = MAX_PRICES) -> None:
         self._clock = clock
@@ -89,6 +96,22 @@ class PriceBook:
         """An answer the caller had from the API itself (the quote step's own calc), kept so
         that labels for the same request need not ask again."""
         self._keep(price_key(api, request), quote)
+
+    def known_prices(
+        self,
+        api: ProxyApi,
+        periods: Sequence[Period],
+        request_for: Callable[[Period], OrderRequest | None],
+    ) -> dict[int, Decimal]:
+        """What the book holds for each of ``periods``, by period id, asking nothing; a
+        period is missing when its price is not known (or it has no request)."""
+        known: dict[int, Decimal] = {}
+        for period in periods:
+            request = request_for(period)
+            quote = self._fresh(price_key(api, request)) if request is not None else None
+            if quote is not None and quote.price is not None:
+                known[period.id] = quote.price
+        return known
 
     def lowest_unit_price(self, api: ProxyApi, proxy_type: str) -> Decimal | None:
         """The lowest price per unit among this account's fresh answers for ``proxy_type``

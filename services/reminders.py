@@ -37,7 +37,7 @@ from services.account import AccountService
 from services.catalogue import kind_of
 from services.errors import BotError, NotLinked
 from services.orders import remember
-from services.prices import PriceBook, same_again
+from services.prices import PriceBook, own_period, same_again
 from storage import Repositories
 from storage.orders import LocalOrder
 from storage.outbox import OutgoingMessage
@@ -396,23 +396,17 @@ class ReminderService:
         periods = list(reference.periods)
         if not periods:
             return [], False
-        own = next((p for p in periods if p.id == order.period_id), periods[0])
-        if self._request(order, details, own) is None:
+        own = own_period(periods, order.period_id)
+        own_request = self._request(order, details, own)
+        if own_request is None:
             return [PricedPeriod(period, None) for period in periods], False
-        shown: list[PricedPeriod] = []
-        for period in periods:
-            if period is own:
-                shown.append(PricedPeriod(period, await self._price(api, order, details, period)))
-            elif (price := self._known_price(api, order, details, period)) is not None:
-                shown.append(PricedPeriod(period, price))
+        known: dict[int, Decimal | None] = dict(
+            self._prices.known_prices(api, periods, lambda p: self._request(order, details, p))
+        )
+        known[own.id] = await self._price(api, order, own, own_request)
+        shown = [PricedPeriod(period, known[period.id]) for period in periods
+                 if period.id in known]
         return shown, len(shown) < len(periods)
-
-    def _known_price(
-        self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period
-    ) -> Decimal | None:
-        request = self._request(order, details, period)
-        quote = self._prices.cached(api, request) if request is not None else None
-        return quote.price if quote is not None else None
 
     @staticmethod
     def _request(
@@ -427,12 +421,10 @@ class ReminderService:
         )
 
     async def _price(
-        self, api: ProxyApi, order: LocalOrder, details: OrderDetails | None, period: Period
+        self, api: ProxyApi, order: LocalOrder, period: Period, request: OrderRequest
     ) -> Decimal | None:
-        """What buying the same again for ``period`` costs: what extending should cost."""
-        request = self._request(order, details, period)
-        if request is None:
-            return None
+        """The API's price for ``request`` (buying the same again for ``period``: what
+        extending should cost); None when it did not answer."""
         try:
             price: Decimal | None = (await self._prices.quote(api, request)).price
         except ProxyApiError as exc:
